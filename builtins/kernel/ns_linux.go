@@ -1,0 +1,368 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NetnsRunDir is where named namespaces are pinned, as with `ip netns add`.
+const NetnsRunDir = "/run/netns"
+
+// HostName is the name by which scripts refer to the session's host
+// namespace.
+const HostName = "host"
+
+// ErrNoNamespace is returned when a named namespace does not exist.
+var ErrNoNamespace = errors.New("no such network namespace")
+
+// A Namespace is one network namespace that nsh works in: the namespace nsh
+// started in, or a named one under /run/netns. It holds an open file of the
+// namespace and, once asked for, a netlink handle bound to it.
+type Namespace struct {
+	// Name is the name scripts use: "host" or the /run/netns name.
+	Name string
+	// Path is the file that pins the namespace, or "" for the namespace
+	// the nsh process started in.
+	Path string
+
+	fd     netns.NsHandle
+	mu     sync.Mutex
+	nl     *netlink.Handle
+	closed bool
+}
+
+// Own reports whether n is the namespace the nsh process runs in, so that
+// work in it needs no thread switch.
+func (n *Namespace) Own() bool { return n.Path == "" }
+
+// Fd returns the namespace's open file descriptor, valid until Close.
+func (n *Namespace) Fd() int { return int(n.fd) }
+
+// Netlink returns the namespace's netlink handle, opening it on first use.
+func (n *Namespace) Netlink() (*netlink.Handle, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, fmt.Errorf("namespace %q: %w", n.Name, ErrNoNamespace)
+	}
+	if n.nl != nil {
+		return n.nl, nil
+	}
+	var h *netlink.Handle
+	var err error
+	if n.Own() {
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+	} else {
+		h, err = netlink.NewHandleAt(n.fd, unix.NETLINK_ROUTE)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to open netlink in namespace %q: %w", n.Name, err)
+	}
+	n.nl = h
+	return h, nil
+}
+
+// Do runs fn on an OS thread switched into the namespace, and switches the
+// thread back afterwards. A thread that cannot be switched back is never
+// reused: it ends with the goroutine. fn must not start goroutines that
+// expect to run in the namespace.
+func (n *Namespace) Do(fn func() error) error {
+	if n.Own() {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("failed to open the current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(n.fd); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("failed to enter namespace %q: %w", n.Name, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: the runtime ends it with this goroutine.
+			errc <- errors.Join(ferr, fmt.Errorf("failed to leave namespace %q: %w", n.Name, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Close releases the namespace's file and netlink handle. A named
+// namespace whose file is closed and whose pin is removed is freed by the
+// kernel.
+func (n *Namespace) Close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.closed = true
+	if n.nl != nil {
+		n.nl.Close()
+		n.nl = nil
+	}
+	if !n.Own() {
+		n.fd.Close()
+	}
+}
+
+// Kernel is the set of namespaces one nsh session works with. The host
+// namespace is the one nsh started in, or a named sandbox namespace that
+// stands in for it.
+type Kernel struct {
+	mu    sync.Mutex
+	own   *Namespace
+	host  *Namespace
+	named map[string]*Namespace
+}
+
+// New returns a Kernel whose host is the namespace nsh runs in.
+func New() (*Kernel, error) {
+	fd, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("failed to open nsh's own network namespace: %w", err)
+	}
+	own := &Namespace{Name: HostName, fd: fd}
+	return &Kernel{own: own, host: own, named: map[string]*Namespace{}}, nil
+}
+
+// SetHost makes the named namespace stand in for host (the sandbox).
+func (k *Kernel) SetHost(name string) error {
+	path := filepath.Join(NetnsRunDir, name)
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sandbox namespace %q: %w", name, ErrNoNamespace)
+		}
+		return fmt.Errorf("failed to open sandbox namespace %q: %w", name, err)
+	}
+	k.mu.Lock()
+	if k.host != k.own {
+		k.host.Close()
+	}
+	k.host = &Namespace{Name: HostName, Path: path, fd: fd}
+	k.mu.Unlock()
+	return nil
+}
+
+// Host returns the session's host namespace.
+func (k *Kernel) Host() *Namespace {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.host
+}
+
+// Sandboxed reports whether host is a sandbox namespace rather than the
+// namespace nsh started in.
+func (k *Kernel) Sandboxed() bool { return !k.Host().Own() }
+
+// Namespace returns "host" or the named namespace, opening it on first use.
+func (k *Kernel) Namespace(name string) (*Namespace, error) {
+	if name == HostName || name == "" {
+		return k.Host(), nil
+	}
+	return k.Named(name)
+}
+
+// Named returns the namespace pinned at /run/netns/NAME.
+func (k *Kernel) Named(name string) (*Namespace, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if ns, ok := k.named[name]; ok {
+		return ns, nil
+	}
+	path := filepath.Join(NetnsRunDir, name)
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("namespace %q: %w", name, ErrNoNamespace)
+		}
+		return nil, fmt.Errorf("failed to open namespace %q: %w", name, err)
+	}
+	ns := &Namespace{Name: name, Path: path, fd: fd}
+	k.named[name] = ns
+	return ns, nil
+}
+
+// Exists reports whether /run/netns/NAME exists.
+func (k *Kernel) Exists(name string) bool {
+	_, err := os.Lstat(filepath.Join(NetnsRunDir, name))
+	return err == nil
+}
+
+// AddNamed creates a new network namespace pinned at /run/netns/NAME, as
+// `ip netns add NAME` does. It fails with an error wrapping os.ErrExist if
+// the name is taken.
+func (k *Kernel) AddNamed(name string) (*Namespace, error) {
+	if err := createNamed(name); err != nil {
+		return nil, err
+	}
+	return k.Named(name)
+}
+
+// DeleteNamed removes the pin of /run/netns/NAME, as `ip netns delete`
+// does, after closing nsh's own references to it. A namespace that is
+// already gone is not an error.
+func (k *Kernel) DeleteNamed(name string) error {
+	k.mu.Lock()
+	if ns, ok := k.named[name]; ok {
+		ns.Close()
+		delete(k.named, name)
+	}
+	k.mu.Unlock()
+	return deleteNamed(name)
+}
+
+// Forget closes nsh's references to a named namespace without deleting it.
+func (k *Kernel) Forget(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if ns, ok := k.named[name]; ok {
+		ns.Close()
+		delete(k.named, name)
+	}
+}
+
+// Close releases every namespace file and netlink handle.
+func (k *Kernel) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for name, ns := range k.named {
+		ns.Close()
+		delete(k.named, name)
+	}
+	if k.host != k.own {
+		k.host.Close()
+		k.host = k.own
+	}
+	if k.own.nl != nil {
+		k.own.nl.Close()
+		k.own.nl = nil
+	}
+}
+
+// inMachineMountNS runs fn on a thread that is in the machine's own mount
+// namespace (that of PID 1), so that /run/netns pins are visible to every
+// process and outlive nsh. The thread is never reused afterwards.
+func inMachineMountNS(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with us
+		errc <- func() error {
+			if differentMountNS() {
+				if err := unix.Unshare(unix.CLONE_FS); err != nil {
+					return fmt.Errorf("failed to unshare the thread's fs: %w", err)
+				}
+				fd, err := unix.Open("/proc/1/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("failed to open the machine's mount namespace: %w", err)
+				}
+				defer unix.Close(fd)
+				if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+					return fmt.Errorf("failed to enter the machine's mount namespace: %w", err)
+				}
+			}
+			return fn()
+		}()
+	}()
+	return <-errc
+}
+
+func differentMountNS() bool {
+	var self, init unix.Stat_t
+	if unix.Stat("/proc/self/ns/mnt", &self) != nil || unix.Stat("/proc/1/ns/mnt", &init) != nil {
+		return false
+	}
+	return self.Ino != init.Ino || self.Dev != init.Dev
+}
+
+// ensureRunDir makes /run/netns a shared mount point, as iproute2 does, so
+// that pins made in it propagate to mount namespaces created later.
+func ensureRunDir() error {
+	if err := os.MkdirAll(NetnsRunDir, 0o755); err != nil {
+		return fmt.Errorf("failed to create %s: %w", NetnsRunDir, err)
+	}
+	bound := false
+	for {
+		err := unix.Mount("", NetnsRunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == nil {
+			return nil
+		}
+		if err != unix.EINVAL || bound {
+			return fmt.Errorf("failed to make %s a shared mount: %w", NetnsRunDir, err)
+		}
+		if err := unix.Mount(NetnsRunDir, NetnsRunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("failed to bind-mount %s: %w", NetnsRunDir, err)
+		}
+		bound = true
+	}
+}
+
+var runDirOnce struct {
+	sync.Mutex
+	done bool
+}
+
+func createNamed(name string) error {
+	path := filepath.Join(NetnsRunDir, name)
+	return inMachineMountNS(func() error {
+		runDirOnce.Lock()
+		if !runDirOnce.done {
+			if err := ensureRunDir(); err != nil {
+				runDirOnce.Unlock()
+				return err
+			}
+			runDirOnce.done = true
+		}
+		runDirOnce.Unlock()
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
+		if err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("namespace %q already exists: %w", name, os.ErrExist)
+			}
+			return fmt.Errorf("failed to create %s: %w", path, err)
+		}
+		f.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("failed to create a network namespace: %w", err)
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
+		}
+		return nil
+	})
+}
+
+func deleteNamed(name string) error {
+	path := filepath.Join(NetnsRunDir, name)
+	return inMachineMountNS(func() error {
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("failed to unmount %s: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("failed to remove %s: %w", path, err)
+		}
+		return nil
+	})
+}
