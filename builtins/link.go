@@ -1,0 +1,373 @@
+package builtins
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/vishvananda/netlink"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Link is a network interface in a namespace. It is named by namespace and
+// name; attributes such as mtu are read from the kernel when asked for.
+type Link struct {
+	env  *Env
+	ns   string
+	name string
+	kind string
+	peer *Link
+}
+
+var (
+	_ starlark.HasAttrs   = (*Link)(nil)
+	_ starlark.Comparable = (*Link)(nil)
+)
+
+func (l *Link) String() string {
+	if l.ns == kernel.HostName {
+		return fmt.Sprintf("link(%q)", l.name)
+	}
+	return fmt.Sprintf("link(%q, ns=%q)", l.name, l.ns)
+}
+func (l *Link) Type() string          { return "link" }
+func (l *Link) Freeze()               {}
+func (l *Link) Truth() starlark.Bool  { return true }
+func (l *Link) Hash() (uint32, error) { return starlark.String(l.ns + "/" + l.name).Hash() }
+
+// CompareSameType implements starlark.Comparable.
+func (l *Link) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	m := y.(*Link)
+	return compareNames(op, l.ns+"/"+l.name, m.ns+"/"+m.name)
+}
+
+var linkMethods = map[string]*starlark.Builtin{
+	"up":       starlark.NewBuiltin("up", linkUp),
+	"down":     starlark.NewBuiltin("down", linkDown),
+	"addr":     starlark.NewBuiltin("addr", linkAddr),
+	"master":   starlark.NewBuiltin("master", linkMaster),
+	"nomaster": starlark.NewBuiltin("nomaster", linkNomaster),
+	"move":     starlark.NewBuiltin("move", linkMove),
+	"set_mtu":  starlark.NewBuiltin("set_mtu", linkSetMTU),
+	"set_mac":  starlark.NewBuiltin("set_mac", linkSetMAC),
+	"addrs":    starlark.NewBuiltin("addrs", linkAddrs),
+}
+
+// Attr implements starlark.HasAttrs.
+func (l *Link) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(l.name), nil
+	case "ns":
+		return l.env.netns(l.ns), nil
+	case "kind":
+		return starlark.String(l.kind), nil
+	case "peer":
+		if l.peer == nil {
+			return starlark.None, nil
+		}
+		return l.peer, nil
+	case "index", "mac", "mtu":
+		return l.liveAttr(l.env, name)
+	}
+	if m, ok := linkMethods[name]; ok {
+		return m.BindReceiver(l), nil
+	}
+	return nil, nil
+}
+
+// AttrNames implements starlark.HasAttrs.
+func (l *Link) AttrNames() []string {
+	names := []string{"name", "ns", "kind", "index", "mac", "mtu", "peer"}
+	for k := range linkMethods {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// liveAttr reads index, mac or mtu from the kernel.
+func (l *Link) liveAttr(env *Env, name string) (starlark.Value, error) {
+	nl, err := l.netlink(env)
+	if err != nil {
+		return nil, err
+	}
+	a := nl.Attrs()
+	switch name {
+	case "index":
+		return starlark.MakeInt(a.Index), nil
+	case "mac":
+		return starlark.String(a.HardwareAddr.String()), nil
+	case "mtu":
+		return starlark.MakeInt(a.MTU), nil
+	}
+	return nil, nil
+}
+
+func (l *Link) netlink(env *Env) (netlink.Link, error) {
+	_, h, err := env.ns(l.ns)
+	if err != nil {
+		return nil, err
+	}
+	nl, err := h.LinkByName(l.name)
+	if err != nil {
+		return nil, fmt.Errorf("link %q is gone from %s", l.name, nsLabel(l.ns))
+	}
+	return nl, nil
+}
+
+// newLink implements veth(), bridge() and dummy().
+func newLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name, peer string
+	var ns, peerNS starlark.Value = starlark.None, starlark.None
+	kind := b.Name()
+	var err error
+	if kind == "veth" {
+		err = starlark.UnpackArgs(kind, args, kwargs, "name", &name, "peer", &peer, "ns?", &ns, "peer_ns?", &peerNS)
+	} else {
+		err = starlark.UnpackArgs(kind, args, kwargs, "name", &name, "ns?", &ns)
+	}
+	if err != nil {
+		return nil, err
+	}
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	nsName, err := env.nsName(ns, "ns")
+	if err != nil {
+		return nil, err
+	}
+	if err := kernel.ValidateIfName(name); err != nil {
+		return nil, err
+	}
+	op := &ops.LinkAdd{NS: nsName, Name: name, Type: kind}
+	if kind == "veth" {
+		if op.PeerNS, err = env.nsName(peerNS, "peer_ns"); err != nil {
+			return nil, err
+		}
+		if err := kernel.ValidateIfName(peer); err != nil {
+			return nil, err
+		}
+		if peer == name && op.PeerNS == nsName {
+			return nil, fmt.Errorf("veth %q: the two ends need different names in one namespace", name)
+		}
+		op.Peer = peer
+	}
+	if err := env.Session.Apply(op); err != nil {
+		return nil, err
+	}
+	l := &Link{env: env, ns: nsName, name: name, kind: kind}
+	if kind != "veth" {
+		return l, nil
+	}
+	p := &Link{env: env, ns: op.PeerNS, name: peer, kind: kind, peer: l}
+	l.peer = p
+	return starlark.Tuple{l, p}, nil
+}
+
+func linkRecv(thread *starlark.Thread, b *starlark.Builtin) (*Link, *Env, error) {
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.Receiver().(*Link), env, nil
+}
+
+// set applies a LinkSet of one attribute, reading the old value first.
+func (l *Link) set(env *Env, attr, value string) error {
+	nl, err := l.netlink(env)
+	if err != nil {
+		return err
+	}
+	a := nl.Attrs()
+	var old string
+	switch attr {
+	case "up":
+		old = strconv.FormatBool(a.Flags&net.FlagUp != 0)
+	case "mtu":
+		old = strconv.Itoa(a.MTU)
+	case "mac":
+		old = a.HardwareAddr.String()
+	case "master":
+		if a.MasterIndex > 0 {
+			_, h, _ := env.ns(l.ns)
+			if m, err := h.LinkByIndex(a.MasterIndex); err == nil {
+				old = m.Attrs().Name
+			}
+		}
+	}
+	return env.Session.Apply(&ops.LinkSet{NS: l.ns, Name: l.name, Attr: attr, Value: value, Old: old})
+}
+
+func linkUp(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return linkSetState(thread, b, args, kwargs, "true")
+}
+
+func linkDown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return linkSetState(thread, b, args, kwargs, "false")
+}
+
+func linkSetState(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, up string) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.set(env, "up", up); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkAddr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var cidr string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cidr", &cidr); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCIDR(cidr); err != nil {
+		return nil, err
+	}
+	if err := env.Session.Apply(&ops.AddrAdd{NS: l.ns, Link: l.name, CIDR: cidr}); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkMaster(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var br starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "bridge", &br); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	switch br := br.(type) {
+	case *Link:
+		if br.ns != l.ns {
+			return nil, fmt.Errorf("link %q is in %s but bridge %q is in %s: move one of them first", l.name, nsLabel(l.ns), br.name, nsLabel(br.ns))
+		}
+		name = br.name
+	case starlark.String:
+		name = string(br)
+	default:
+		return nil, fmt.Errorf("master: for parameter bridge: got %s, want link or string", br.Type())
+	}
+	if _, err := env.lookupLink(l.ns, name); err != nil {
+		return nil, err
+	}
+	if err := l.set(env, "master", name); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkNomaster(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.set(env, "master", ""); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkSetMTU(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var mtu int
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "mtu", &mtu); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	if mtu < 68 || mtu > 65535 {
+		return nil, fmt.Errorf("bad MTU %d for link %q: want 68 to 65535", mtu, l.name)
+	}
+	if err := l.set(env, "mtu", strconv.Itoa(mtu)); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkSetMAC(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var mac string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "mac", &mac); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return nil, fmt.Errorf("bad MAC address %q for link %q: want six bytes like 02:00:00:00:00:01", mac, l.name)
+	}
+	if err := l.set(env, "mac", hw.String()); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var ns starlark.Value
+	var newName starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "name?", &newName); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	to, err := env.nsName(ns, "ns")
+	if err != nil {
+		return nil, err
+	}
+	name := l.name
+	if newName != starlark.None {
+		s, ok := starlark.AsString(newName)
+		if !ok {
+			return nil, fmt.Errorf("for parameter name: got %s, want string", newName.Type())
+		}
+		if err := kernel.ValidateIfName(s); err != nil {
+			return nil, err
+		}
+		name = s
+	}
+	if err := env.Session.Apply(&ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}); err != nil {
+		return nil, err
+	}
+	l.ns, l.name = to, name
+	return l, nil
+}
+
+func linkAddrs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	l, env, err := linkRecv(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	nl, err := l.netlink(env)
+	if err != nil {
+		return nil, err
+	}
+	return env.addrs(l.ns, nl)
+}

@@ -1,0 +1,18 @@
+// Package nsexec runs commands inside a network namespace with the
+// semantics of iproute2's `ip netns exec`: the command runs in the
+// namespace, in a private mount namespace whose /sys is a fresh sysfs that
+// describes the namespace's links, and with the files of /etc/netns/NAME
+// bind-mounted over their counterparts in /etc.
+//
+// Go cannot run code between fork and exec, so the namespace set-up happens
+// in a hidden re-execution of the current binary: the parent forks
+// /proc/self/exe from a thread switched into the network namespace, with a
+// new mount namespace, and the child prepares the mounts and then execs the
+// command. Every binary that uses this package must therefore call Init
+// first thing in main (and in TestMain of its tests).
+//
+// Run runs a command to completion and captures its output. Start starts a
+// detached, long-running process that outlives nsh and records it in a
+// pidfile written by the process itself, so that Stop, Running and Wait,
+// called later from any process, can find it again.
+package nsexec

@@ -1,0 +1,196 @@
+package nsexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"golang.org/x/sys/unix"
+)
+
+// selfExe is the binary the child runs: this one, whatever its name.
+const selfExe = "/proc/self/exe"
+
+// waitDelay bounds how long Run waits for the command's output to end
+// after the command has exited, in case a background process it left
+// behind holds the output open.
+const waitDelay = 500 * time.Millisecond
+
+// startTimeout bounds how long Start waits for the child to prepare its
+// namespace and record itself in the pidfile.
+const startTimeout = 10 * time.Second
+
+// childArgs returns the arguments of the hidden child that runs argv in
+// ns, for Init to parse.
+func childArgs(ns *kernel.Namespace, pidfile, logfile string, argv []string) []string {
+	args := []string{os.Args[0], childArg}
+	// /etc/netns/NAME applies only to named namespaces, not to host
+	// (whether it is nsh's own namespace or a sandbox).
+	if !ns.Own() && ns.Name != kernel.HostName {
+		args = append(args, "-netns="+ns.Name)
+	}
+	if pidfile != "" {
+		args = append(args, "-pidfile="+pidfile, "-logfile="+logfile)
+	}
+	args = append(args, "--")
+	return append(args, argv...)
+}
+
+// Run runs c in ns and waits for it to finish, capturing its output. The
+// command runs as with `ip netns exec`, in its own process group. A
+// non-zero exit status is not an error: Result.Code holds it, and a
+// command that is not found exits with 127. The error is for a command
+// that cannot be started, or that was killed because ctx was cancelled or
+// its deadline passed; in that case the whole process group is killed
+// with SIGKILL, and the output so far is returned with the error.
+func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
+	if len(c.Argv) == 0 {
+		return Result{}, errors.New("failed to run a command: the command is empty")
+	}
+	stdout := &capBuffer{max: MaxOutput}
+	stderr := &capBuffer{max: MaxOutput}
+	cmd := exec.CommandContext(ctx, selfExe)
+	cmd.Args = childArgs(ns, "", "", c.Argv)
+	cmd.Env = c.environ(os.Environ)
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true}
+	cmd.Cancel = func() error {
+		err := unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		if err == unix.ESRCH {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = waitDelay
+
+	// A forked process is born in the network namespace of the thread
+	// that forks it.
+	if err := ns.Do(cmd.Start); err != nil {
+		if ctx.Err() != nil {
+			return Result{}, interrupted(ctx, c)
+		}
+		return Result{}, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+	}
+	werr := cmd.Wait()
+	res := Result{
+		Code:   exitCode(cmd.ProcessState),
+		Stdout: stdout.String(),
+		Stderr: stderr.String(),
+	}
+	var ee *exec.ExitError
+	switch {
+	case werr != nil && ctx.Err() != nil:
+		return res, interrupted(ctx, c)
+	case werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, exec.ErrWaitDelay):
+		return res, fmt.Errorf("failed to wait for %q: %w", c, werr)
+	case res.Code == exitSetup && strings.HasPrefix(res.Stderr, setupPrefix):
+		return res, fmt.Errorf("failed to start %q in namespace %q: %s", c, ns.Name,
+			strings.TrimSpace(strings.TrimPrefix(res.Stderr, "nsh: ")))
+	}
+	return res, nil
+}
+
+// interrupted returns the error for a command that ctx stopped.
+func interrupted(ctx context.Context, c Cmd) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("command %q timed out: %w", c, context.Cause(ctx))
+	}
+	return fmt.Errorf("command %q was cancelled: %w", c, context.Cause(ctx))
+}
+
+// exitCode returns the exit status of a process, or 128 plus the number of
+// the signal that killed it, as shells do.
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// Start starts c in ns as a detached process that outlives nsh: it runs in
+// a new session, reads /dev/null and appends its output to logfile. The
+// process records itself in pidfile as "PID STARTTIME\n" before it execs
+// the command, so that Stop, Running and Wait can find it from any
+// process, even if nsh dies right after forking it. Start returns once the
+// pidfile is written, or with an error if the process failed before that
+// (for example because the command was not found). While nsh runs, it
+// reaps the process when it exits. It is an error if pidfile already
+// records a running process.
+func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err error) {
+	if len(c.Argv) == 0 {
+		return 0, errors.New("failed to start a command: the command is empty")
+	}
+	if pidfile == "" || logfile == "" {
+		return 0, fmt.Errorf("failed to start %q: a pidfile and a log file are required", c)
+	}
+	if pidfile, err = filepath.Abs(pidfile); err == nil {
+		logfile, err = filepath.Abs(logfile)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("failed to start %q: %w", c, err)
+	}
+	if pid, ok := Running(pidfile); ok {
+		return 0, fmt.Errorf("failed to start %q: %s records process %d, which is still running", c, pidfile, pid)
+	}
+	if err := os.Remove(pidfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("failed to start %q: failed to remove the old pidfile: %w", c, err)
+	}
+
+	// The child writes to r until it has recorded itself in the pidfile
+	// and turned its output to the log file, or has failed.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("failed to start %q: %w", c, err)
+	}
+	defer r.Close()
+	cmd := exec.Command(selfExe)
+	cmd.Args = childArgs(ns, pidfile, logfile, c.Argv)
+	cmd.Env = c.environ(os.Environ)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true}
+	err = ns.Do(cmd.Start)
+	w.Close()
+	if err != nil {
+		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+
+	msg := &capBuffer{max: 64 << 10}
+	r.SetReadDeadline(time.Now().Add(startTimeout))
+	_, rerr := io.Copy(msg, r)
+	pid = cmd.Process.Pid
+	if p, _, err := readPidfile(pidfile); err == nil && p == pid {
+		return pid, nil
+	}
+	if rerr != nil {
+		unix.Kill(-pid, unix.SIGKILL)
+		<-exited
+		return 0, fmt.Errorf("failed to start %q: the process did not start within %v", c, startTimeout)
+	}
+	<-exited
+	why := strings.TrimSpace(strings.TrimPrefix(msg.String(), "nsh: "))
+	if why == "" {
+		why = cmd.ProcessState.String()
+	}
+	return 0, fmt.Errorf("failed to start %q: %s", c, why)
+}

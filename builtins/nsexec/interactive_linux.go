@@ -1,0 +1,53 @@
+package nsexec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"golang.org/x/sys/unix"
+)
+
+// Interactive runs c in ns with the given standard streams (typically the
+// terminal), as `ip netns exec` does, and returns its exit status. While
+// it runs, nsh ignores SIGINT and SIGQUIT, so that Ctrl-C reaches the
+// command as it would in a shell.
+func Interactive(ns *kernel.Namespace, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if len(c.Argv) == 0 {
+		return 0, errors.New("failed to run a command: the command is empty")
+	}
+	cmd := exec.Command(selfExe)
+	cmd.Args = childArgs(ns, "", "", c.Argv)
+	cmd.Env = c.environ(os.Environ)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
+	if err := ns.Do(cmd.Start); err != nil {
+		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("failed to wait for %q: %w", c, err)
+	}
+	return exitCode(cmd.ProcessState), nil
+}
+
+// ExitCode returns the exit status that the nsh which started a process
+// with Start recorded when the process ended, if it did.
+func ExitCode(pidfile string) (int, bool) {
+	b, err := os.ReadFile(pidfile + ".exit")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
+}

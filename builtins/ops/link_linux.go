@@ -1,0 +1,342 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// LinkAdd creates a link: a veth pair (Peer in PeerNS), a bridge or a
+// dummy. Links are created down, as `ip link add` creates them.
+type LinkAdd struct {
+	NS     string `json:"ns"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Peer   string `json:"peer,omitempty"`
+	PeerNS string `json:"peer_ns,omitempty"`
+}
+
+func init() { Register("link.add", func() Op { return new(LinkAdd) }) }
+
+// Kind implements Op.
+func (o *LinkAdd) Kind() string { return "link.add" }
+
+// Namespaces implements Scoped.
+func (o *LinkAdd) Namespaces() []string {
+	if o.Type == "veth" {
+		return scope(o.NS, o.PeerNS)
+	}
+	return scope(o.NS)
+}
+
+// drivers maps link types to the kernel config option that provides them.
+var drivers = map[string]string{
+	"veth":   "CONFIG_VETH",
+	"bridge": "CONFIG_BRIDGE",
+	"dummy":  "CONFIG_DUMMY",
+	"vxlan":  "CONFIG_VXLAN",
+}
+
+// Apply implements Op.
+func (o *LinkAdd) Apply(k *kernel.Kernel) error {
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		return failed(fmt.Sprintf("add %s %q", o.Type, o.Name), err)
+	}
+	h, err := ns.Netlink()
+	if err != nil {
+		return err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = o.Name
+	var l netlink.Link
+	switch o.Type {
+	case "veth":
+		v := &netlink.Veth{LinkAttrs: attrs, PeerName: o.Peer}
+		if o.PeerNS != o.NS {
+			pns, err := k.Namespace(o.PeerNS)
+			if err != nil {
+				return failed(fmt.Sprintf("add veth %q", o.Name), fmt.Errorf("peer namespace %q: %w", o.PeerNS, err))
+			}
+			v.PeerNamespace = netlink.NsFd(pns.Fd())
+		}
+		l = v
+	case "bridge":
+		l = &netlink.Bridge{LinkAttrs: attrs}
+	case "dummy":
+		l = &netlink.Dummy{LinkAttrs: attrs}
+	default:
+		return fmt.Errorf("failed to add link %q: unsupported type %q", o.Name, o.Type)
+	}
+	if err := h.LinkAdd(l); err != nil {
+		what := fmt.Sprintf("add %s %q%s", o.Type, o.Name, inNS(o.NS))
+		switch {
+		case errors.Is(err, unix.EOPNOTSUPP):
+			return fmt.Errorf("failed to %s: this kernel has no %s driver (%s)", what, o.Type, drivers[o.Type])
+		case errors.Is(err, unix.EEXIST):
+			return fmt.Errorf("failed to %s: %s", what, o.existing(k))
+		}
+		return failed(what, err)
+	}
+	return nil
+}
+
+// existing names which of the link's names is taken.
+func (o *LinkAdd) existing(k *kernel.Kernel) string {
+	if _, _, l, err := linkByName(k, o.NS, o.Name); err == nil && l != nil {
+		return fmt.Sprintf("a link named %q already exists%s", o.Name, inNSOrHost(o.NS))
+	}
+	if o.Type == "veth" {
+		if _, _, l, err := linkByName(k, o.PeerNS, o.Peer); err == nil && l != nil {
+			return fmt.Sprintf("a link named %q already exists%s", o.Peer, inNSOrHost(o.PeerNS))
+		}
+	}
+	return "it already exists"
+}
+
+func inNSOrHost(ns string) string {
+	if isHost(ns) {
+		return " in host"
+	}
+	return inNS(ns)
+}
+
+// Revert implements Op.
+func (o *LinkAdd) Revert(k *kernel.Kernel) error {
+	_, h, l, err := linkByName(k, o.NS, o.Name)
+	if err != nil {
+		if gone(err) {
+			return nil
+		}
+		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
+	}
+	if err := h.LinkDel(l); err != nil && !gone(err) {
+		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
+	}
+	return nil
+}
+
+// Explain implements Op.
+func (o *LinkAdd) Explain() []string {
+	cmd := "ip link add " + shellQuote(o.Name)
+	if !isHost(o.NS) {
+		cmd += " netns " + shellQuote(o.NS)
+	}
+	cmd += " type " + o.Type
+	if o.Type == "veth" {
+		cmd += " peer name " + shellQuote(o.Peer)
+		if !isHost(o.PeerNS) {
+			cmd += " netns " + shellQuote(o.PeerNS)
+		}
+	}
+	return []string{cmd}
+}
+
+// LinkSet changes one attribute of a link: its state ("up"), MTU, MAC
+// address or bridge master. Old holds the value before, for Revert.
+type LinkSet struct {
+	NS   string `json:"ns"`
+	Name string `json:"name"`
+	// Attr is "up", "mtu", "mac" or "master".
+	Attr string `json:"attr"`
+	// Value and Old are "true"/"false" for up, a number for mtu, a MAC
+	// for mac, and a link name ("" for none) for master.
+	Value string `json:"value"`
+	Old   string `json:"old"`
+}
+
+func init() { Register("link.set", func() Op { return new(LinkSet) }) }
+
+// Kind implements Op.
+func (o *LinkSet) Kind() string { return "link.set" }
+
+// Namespaces implements Scoped.
+func (o *LinkSet) Namespaces() []string { return scope(o.NS) }
+
+// Apply implements Op.
+func (o *LinkSet) Apply(k *kernel.Kernel) error {
+	if err := o.set(k, o.Value); err != nil {
+		return failed(o.describe(o.Value), err)
+	}
+	return nil
+}
+
+// Revert implements Op.
+func (o *LinkSet) Revert(k *kernel.Kernel) error {
+	if o.Value == o.Old {
+		return nil
+	}
+	if err := o.set(k, o.Old); err != nil && !gone(err) {
+		return failed(o.describe(o.Old), err)
+	}
+	return nil
+}
+
+func (o *LinkSet) describe(v string) string {
+	switch o.Attr {
+	case "up":
+		if v == "true" {
+			return fmt.Sprintf("set link %q%s up", o.Name, inNS(o.NS))
+		}
+		return fmt.Sprintf("set link %q%s down", o.Name, inNS(o.NS))
+	case "master":
+		if v == "" {
+			return fmt.Sprintf("detach link %q%s from its bridge", o.Name, inNS(o.NS))
+		}
+		return fmt.Sprintf("attach link %q%s to bridge %q", o.Name, inNS(o.NS), v)
+	}
+	return fmt.Sprintf("set %s of link %q%s to %s", o.Attr, o.Name, inNS(o.NS), v)
+}
+
+func (o *LinkSet) set(k *kernel.Kernel, v string) error {
+	_, h, l, err := linkByName(k, o.NS, o.Name)
+	if err != nil {
+		return err
+	}
+	switch o.Attr {
+	case "up":
+		if v == "true" {
+			return h.LinkSetUp(l)
+		}
+		return h.LinkSetDown(l)
+	case "mtu":
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetMTU(l, n)
+	case "mac":
+		mac, err := net.ParseMAC(v)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetHardwareAddr(l, mac)
+	case "master":
+		if v == "" {
+			return h.LinkSetNoMaster(l)
+		}
+		m, err := h.LinkByName(v)
+		if err != nil {
+			return fmt.Errorf("bridge %q: %w", v, err)
+		}
+		return h.LinkSetMaster(l, m)
+	}
+	return fmt.Errorf("unknown link attribute %q", o.Attr)
+}
+
+// Explain implements Op.
+func (o *LinkSet) Explain() []string {
+	pre := "ip " + nsFlag(o.NS) + "link set " + shellQuote(o.Name) + " "
+	switch o.Attr {
+	case "up":
+		if o.Value == "true" {
+			return []string{pre + "up"}
+		}
+		return []string{pre + "down"}
+	case "mtu":
+		return []string{pre + "mtu " + o.Value}
+	case "mac":
+		return []string{pre + "address " + o.Value}
+	case "master":
+		if o.Value == "" {
+			return []string{pre + "nomaster"}
+		}
+		return []string{pre + "master " + shellQuote(o.Value)}
+	}
+	return nil
+}
+
+// LinkMove moves a link to another namespace, optionally renaming it, as
+// `ip link set NAME netns NS [name NEW]`.
+type LinkMove struct {
+	NS      string `json:"ns"`
+	Name    string `json:"name"`
+	ToNS    string `json:"to_ns"`
+	NewName string `json:"new_name"`
+}
+
+func init() { Register("link.move", func() Op { return new(LinkMove) }) }
+
+// Kind implements Op.
+func (o *LinkMove) Kind() string { return "link.move" }
+
+// Apply implements Op.
+func (o *LinkMove) Apply(k *kernel.Kernel) error {
+	if err := move(k, o.NS, o.Name, o.ToNS, o.NewName); err != nil {
+		return failed(fmt.Sprintf("move link %q%s to %s", o.Name, inNS(o.NS), nsLabel(o.ToNS)), err)
+	}
+	return nil
+}
+
+// Revert implements Op.
+func (o *LinkMove) Revert(k *kernel.Kernel) error {
+	if err := move(k, o.ToNS, o.NewName, o.NS, o.Name); err != nil && !gone(err) {
+		return failed(fmt.Sprintf("move link %q back to %s", o.NewName, nsLabel(o.NS)), err)
+	}
+	return nil
+}
+
+func nsLabel(ns string) string {
+	if isHost(ns) {
+		return "host"
+	}
+	return fmt.Sprintf("namespace %q", ns)
+}
+
+func move(k *kernel.Kernel, fromNS, name, toNS, newName string) error {
+	from, h, l, err := linkByName(k, fromNS, name)
+	if err != nil {
+		return err
+	}
+	to, err := k.Namespace(toNS)
+	if err != nil {
+		return err
+	}
+	if fromNS == toNS {
+		if name == newName {
+			return nil
+		}
+		return h.LinkSetName(l, newName)
+	}
+	if newName != name {
+		// The kernel renames and moves in one message (IFLA_IFNAME with
+		// IFLA_NET_NS_FD), so a name taken in the source does not matter.
+		return moveRename(from, l.Attrs().Index, to.Fd(), newName)
+	}
+	return h.LinkSetNsFd(l, to.Fd())
+}
+
+// Explain implements Op.
+func (o *LinkMove) Explain() []string {
+	cmd := "ip " + nsFlag(o.NS) + "link set " + shellQuote(o.Name) + " netns "
+	if isHost(o.ToNS) {
+		cmd += "1"
+	} else {
+		cmd += shellQuote(o.ToNS)
+	}
+	if o.NewName != o.Name {
+		cmd += " name " + shellQuote(o.NewName)
+	}
+	return []string{cmd}
+}
+
+// moveRename sends one RTM_NEWLINK that moves the link with index idx in
+// namespace from to the namespace fd and renames it there.
+func moveRename(from *kernel.Namespace, idx, fd int, name string) error {
+	return from.Do(func() error {
+		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+		msg.Index = int32(idx)
+		req.AddData(msg)
+		req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(fd))))
+		req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		return err
+	})
+}

@@ -1,0 +1,84 @@
+package ops
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	for _, op := range []Op{
+		&NetnsAdd{Name: "earth", Lo: true},
+		&LinkAdd{NS: "earth", Name: "e0", Type: "veth", Peer: "n0", PeerNS: "neptune"},
+		&LinkSet{NS: "host", Name: "br0", Attr: "up", Value: "true", Old: "false"},
+		&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0"},
+		&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"},
+		&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254", Metric: 5},
+		&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1", Old: "0"},
+		&ProcSpawn{NS: "earth", Argv: []string{"sleep", "1"}, Pidfile: "/x.pid", Logfile: "/x.log"},
+	} {
+		b, err := Encode(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(op.Kind(), b)
+		if err != nil {
+			t.Fatalf("%s: %v", op.Kind(), err)
+		}
+		if !reflect.DeepEqual(got, op) {
+			t.Errorf("%s: round trip gave %#v, want %#v", op.Kind(), got, op)
+		}
+	}
+	if _, err := Decode("no.such", []byte("{}")); err == nil {
+		t.Error("Decode of an unknown kind succeeded")
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for _, c := range []struct {
+		op   Op
+		want []string
+	}{
+		{&NetnsAdd{Name: "earth", Lo: true}, []string{"ip netns add earth", "ip -n earth link set lo up"}},
+		{&NetnsAdd{Name: "earth"}, []string{"ip netns add earth"}},
+		{&LinkAdd{NS: "earth", Name: "earth-veth", Type: "veth", Peer: "neptune-veth", PeerNS: "neptune"},
+			[]string{"ip link add earth-veth netns earth type veth peer name neptune-veth netns neptune"}},
+		{&LinkAdd{NS: "host", Name: "veth0", Type: "veth", Peer: "ceth0", PeerNS: "host"},
+			[]string{"ip link add veth0 type veth peer name ceth0"}},
+		{&LinkAdd{NS: "host", Name: "br0", Type: "bridge"}, []string{"ip link add br0 type bridge"}},
+		{&LinkSet{NS: "earth", Name: "e0", Attr: "up", Value: "true"}, []string{"ip -n earth link set e0 up"}},
+		{&LinkSet{NS: "host", Name: "e0", Attr: "master", Value: "br0"}, []string{"ip link set e0 master br0"}},
+		{&LinkSet{NS: "host", Name: "e0", Attr: "master", Value: ""}, []string{"ip link set e0 nomaster"}},
+		{&LinkSet{NS: "host", Name: "e0", Attr: "mtu", Value: "1400"}, []string{"ip link set e0 mtu 1400"}},
+		{&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0"}, []string{"ip link set d0 netns earth name eth0"}},
+		{&LinkMove{NS: "earth", Name: "d0", ToNS: "host", NewName: "d0"}, []string{"ip -n earth link set d0 netns 1"}},
+		{&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"}, []string{"ip -n earth addr add 10.0.0.1/24 dev e0"}},
+		{&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254"}, []string{"ip -n earth route add default via 10.0.0.254"}},
+		{&RouteAdd{NS: "host", Dst: "10.1.0.0/16", Dev: "br0", Metric: 7}, []string{"ip route add 10.1.0.0/16 dev br0 metric 7"}},
+		{&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1"}, []string{"sysctl -w net.ipv4.ip_forward=1"}},
+		{&SysctlSet{NS: "earth", Key: "net.ipv4.ip_forward", Value: "1"}, []string{"ip netns exec earth sysctl -w net.ipv4.ip_forward=1"}},
+		{&ProcSpawn{NS: "earth", Argv: []string{"sh", "-c", "echo hi there"}}, []string{"ip netns exec earth sh -c 'echo hi there' &"}},
+	} {
+		if got := c.op.Explain(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%T.Explain() = %q, want %q", c.op, got, c.want)
+		}
+	}
+}
+
+func TestSysctlPath(t *testing.T) {
+	for key, want := range map[string]string{
+		"net.ipv4.ip_forward":          "/proc/sys/net/ipv4/ip_forward",
+		"net/ipv4/ip_forward":          "/proc/sys/net/ipv4/ip_forward",
+		"net/../../etc/passwd":         "/proc/sys/etc/passwd",
+		"net.ipv4.conf.all.forwarding": "/proc/sys/net/ipv4/conf/all/forwarding",
+	} {
+		if got := SysctlPath(key); got != want {
+			t.Errorf("SysctlPath(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	if got := ShellJoin([]string{"echo", "a b", "it's", "x=1"}); got != `echo 'a b' 'it'\''s' x=1` {
+		t.Errorf("ShellJoin = %s", got)
+	}
+}

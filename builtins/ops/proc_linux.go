@@ -1,0 +1,58 @@
+package ops
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/nsexec"
+)
+
+// ProcSpawn starts a long-running process in a namespace, as
+// `ip netns exec NS CMD &`. The process records itself in Pidfile, so that
+// Revert can stop it from any nsh process.
+type ProcSpawn struct {
+	NS      string            `json:"ns"`
+	Argv    []string          `json:"argv"`
+	Env     map[string]string `json:"env,omitempty"`
+	Pidfile string            `json:"pidfile"`
+	Logfile string            `json:"logfile"`
+}
+
+func init() { Register("proc.spawn", func() Op { return new(ProcSpawn) }) }
+
+// StopGrace is how long a stopped process gets between SIGTERM and SIGKILL.
+var StopGrace = 3 * time.Second
+
+// Kind implements Op.
+func (o *ProcSpawn) Kind() string { return "proc.spawn" }
+
+// Apply implements Op.
+func (o *ProcSpawn) Apply(k *kernel.Kernel) error {
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		return failed(fmt.Sprintf("start %s%s", ShellJoin(o.Argv), inNS(o.NS)), err)
+	}
+	if _, err := nsexec.Start(ns, nsexec.Cmd{Argv: o.Argv, ExtraEnv: o.Env}, o.Pidfile, o.Logfile); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Revert implements Op: it stops the process (SIGTERM, then SIGKILL).
+func (o *ProcSpawn) Revert(k *kernel.Kernel) error {
+	if err := nsexec.Stop(o.Pidfile, syscall.SIGTERM, StopGrace); err != nil {
+		return fmt.Errorf("failed to stop %s%s: %w", ShellJoin(o.Argv), inNS(o.NS), err)
+	}
+	return nil
+}
+
+// Explain implements Op.
+func (o *ProcSpawn) Explain() []string {
+	cmd := ShellJoin(o.Argv) + " &"
+	if !isHost(o.NS) {
+		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
+	}
+	return []string{cmd}
+}

@@ -1,0 +1,12 @@
+// Package probe holds nsh's native network probes, which work in a
+// namespace that has no ping, nc or curl binary: Ping sends ICMP echo
+// requests from a raw socket, Connect opens a TCP connection and reads the
+// reply, and Serve is a tiny TCP server that answers every connection with
+// the peer's address or a fixed reply.
+//
+// Sockets are created on a thread switched into the namespace, and belong
+// to it from then on; only the creation needs the namespace. Serve instead
+// runs in the namespace of its process: it is meant to run in a process
+// started with package nsexec, through the hidden entry point ServeInit
+// and the command line that ServeArgv returns.
+package probe

@@ -1,0 +1,170 @@
+package builtins
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/ops"
+	"go.starlark.net/starlark"
+)
+
+// route(ns, dst, via=None, dev=None, metric=None)
+func routeBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var ns starlark.Value
+	var dst string
+	var via, dev, metric starlark.Value = starlark.None, starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "dst", &dst, "via?", &via, "dev?", &dev, "metric?", &metric); err != nil {
+		return nil, err
+	}
+	return addRoute(thread, ns, dst, via, dev, metric)
+}
+
+func netnsRoute(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var dst string
+	var via, dev, metric starlark.Value = starlark.None, starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "dst", &dst, "via?", &via, "dev?", &dev, "metric?", &metric); err != nil {
+		return nil, err
+	}
+	return addRoute(thread, b.Receiver(), dst, via, dev, metric)
+}
+
+func addRoute(thread *starlark.Thread, ns starlark.Value, dst string, via, dev, metric starlark.Value) (starlark.Value, error) {
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	nsName, err := env.nsName(ns, "ns")
+	if err != nil {
+		return nil, err
+	}
+	op := &ops.RouteAdd{NS: nsName, Dst: dst}
+	if dst != "default" {
+		ip, n, err := net.ParseCIDR(dst)
+		if err != nil {
+			return nil, fmt.Errorf("bad route destination %q: want \"default\" or a CIDR such as 10.0.0.0/24", dst)
+		}
+		if !ip.Equal(n.IP) {
+			return nil, fmt.Errorf("bad route destination %q: host bits are set (did you mean %s?)", dst, n)
+		}
+	}
+	if via != starlark.None {
+		s, ok := starlark.AsString(via)
+		if !ok {
+			return nil, fmt.Errorf("route: for parameter via: got %s, want string", via.Type())
+		}
+		if err := checkIP(s, "gateway"); err != nil {
+			return nil, err
+		}
+		op.Via = s
+	}
+	switch d := dev.(type) {
+	case starlark.NoneType:
+	case *Link:
+		if d.ns != nsName {
+			return nil, fmt.Errorf("route dev %q is in %s, not in %s", d.name, nsLabel(d.ns), nsLabel(nsName))
+		}
+		op.Dev = d.name
+	case starlark.String:
+		op.Dev = string(d)
+	default:
+		return nil, fmt.Errorf("route: for parameter dev: got %s, want link or string", dev.Type())
+	}
+	if op.Dev != "" {
+		if _, err := env.lookupLink(nsName, op.Dev); err != nil {
+			return nil, err
+		}
+	}
+	if metric != starlark.None {
+		m, err := starlark.AsInt32(metric)
+		if err != nil || m < 0 {
+			return nil, fmt.Errorf("route: bad metric %s: want a non-negative integer", metric)
+		}
+		op.Metric = m
+	}
+	if op.Via == "" && op.Dev == "" {
+		return nil, fmt.Errorf("route to %s needs via or dev", dst)
+	}
+	if err := env.Session.Apply(op); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// sysctl(ns, key, value) sets a network sysctl and returns the old value.
+func sysctlBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var ns, value starlark.Value
+	var key string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "key", &key, "value", &value); err != nil {
+		return nil, err
+	}
+	return doSysctl(thread, ns, key, value)
+}
+
+// netns.sysctl(key, value=None) reads, or sets and returns the old value.
+func netnsSysctl(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var key string
+	var value starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "key", &key, "value?", &value); err != nil {
+		return nil, err
+	}
+	return doSysctl(thread, b.Receiver(), key, value)
+}
+
+func doSysctl(thread *starlark.Thread, ns starlark.Value, key string, value starlark.Value) (starlark.Value, error) {
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	nsName, err := env.nsName(ns, "ns")
+	if err != nil {
+		return nil, err
+	}
+	norm := strings.ReplaceAll(strings.Trim(key, "/"), "/", ".")
+	if !strings.HasPrefix(norm, "net.") || strings.Contains(norm, "..") {
+		return nil, fmt.Errorf("sysctl %q: only net.* keys belong to a network namespace", key)
+	}
+	kns, err := env.kern().Namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	old, err := ops.ReadSysctl(kns, norm)
+	if err != nil {
+		return nil, fmt.Errorf("unknown sysctl %q in %s", norm, nsLabel(nsName))
+	}
+	if value == starlark.None {
+		return starlark.String(old), nil
+	}
+	var v string
+	switch x := value.(type) {
+	case starlark.String:
+		v = string(x)
+	case starlark.Int:
+		v = x.String()
+	case starlark.Bool:
+		v = "0"
+		if x {
+			v = "1"
+		}
+	default:
+		return nil, fmt.Errorf("sysctl %s: got %s value, want string, int or bool", norm, value.Type())
+	}
+	if err := env.Session.Apply(&ops.SysctlSet{NS: nsName, Key: norm, Value: v, Old: old}); err != nil {
+		return nil, err
+	}
+	return starlark.String(old), nil
+}
+
+// ip_forward(ns=host, on=True)
+func ipForward(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var ns starlark.Value = starlark.None
+	on := true
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns?", &ns, "on?", &on); err != nil {
+		return nil, err
+	}
+	if ns == starlark.None {
+		ns = starlark.String(kernel.HostName)
+	}
+	return doSysctl(thread, ns, "net.ipv4.ip_forward", starlark.Bool(on))
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/nsexec"
+	"github.com/nshlab/nsh/builtins/probe"
+	"github.com/nshlab/nsh/interp/session"
+)
+
+func init() {
+	register(&command{
+		name:    "exec",
+		usage:   "exec [--session NAME] NS -- CMD...",
+		summary: "run a command in one of a session's namespaces",
+		help: `
+Runs CMD in namespace NS as 'ip netns exec' does (a private mount
+namespace, /sys remounted, /etc/netns/NS bound over /etc), with the
+terminal attached, and exits with its status. NS may be "host": the
+machine's own namespace, or the session's sandbox. Without --session, the
+only session there is. The command is not journaled: what it changes is
+not undone.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.String("session", "", "session name")
+		},
+		run: runExec,
+	})
+}
+
+func runExec(c *ctx) error {
+	if len(c.args) != 1 || len(c.rest) == 0 {
+		return usageError{"want a namespace, --, and a command"}
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("nsh must run as root to enter a namespace (try sudo)")
+	}
+	nsName := c.args[0]
+	k, err := kernel.New()
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	if nsName == kernel.HostName && (flagString(c.fs, "session") != "" || len(session.List()) > 0) {
+		name, err := sessionName(c)
+		if err != nil {
+			return err
+		}
+		st, err := session.Inspect(name)
+		if err != nil {
+			return err
+		}
+		if st.Meta.Sandbox != "" {
+			if err := k.SetHost(st.Meta.Sandbox); err != nil {
+				return err
+			}
+		}
+	}
+	ns, err := k.Namespace(nsName)
+	if err != nil {
+		return fmt.Errorf("unknown namespace %q", nsName)
+	}
+	code, err := nsexec.Interactive(ns, nsexec.Cmd{Argv: c.rest}, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// hiddenEntryPoints runs nsh's re-exec children (the setup of an
+// `ip netns exec`-like command, and the native TCP server) when nsh was
+// started as one.
+func hiddenEntryPoints() {
+	nsexec.Init()
+	probe.ServeInit()
+}

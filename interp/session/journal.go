@@ -1,0 +1,249 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nshlab/nsh/builtins/ops"
+)
+
+// A record is one line of the journal.
+type record struct {
+	// T is the record type: "session", "step", "op", "done", "fail" or
+	// "undone".
+	T string `json:"t"`
+	// ID numbers steps and operations (one sequence for both).
+	ID int `json:"id,omitempty"`
+	// Step is the step an "op" belongs to.
+	Step int `json:"step,omitempty"`
+	// Name is a step's name.
+	Name string `json:"name,omitempty"`
+	// Kind and Args are an operation.
+	Kind string          `json:"kind,omitempty"`
+	Args json.RawMessage `json:"args,omitempty"`
+	// Pos is where a step began in the script.
+	Pos string `json:"pos,omitempty"`
+	// Time is when a step or the session began.
+	Time string `json:"time,omitempty"`
+	// Meta is the session's header.
+	Meta *Meta `json:"meta,omitempty"`
+}
+
+// Meta describes a session; it is the journal's first record.
+type Meta struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+	Sandbox string `json:"sandbox,omitempty"` // the sandbox namespace's name
+	Script  string `json:"script,omitempty"`
+	Created string `json:"created"`
+}
+
+// OpState is an operation's state in the journal.
+type OpState int
+
+// The states of an operation.
+const (
+	// Pending: recorded, and maybe applied (nsh stopped before it knew).
+	Pending OpState = iota
+	// Done: applied.
+	Done
+	// Failed: Apply failed and changed nothing.
+	Failed
+	// Undone: reverted.
+	Undone
+)
+
+func (s OpState) String() string {
+	return [...]string{"pending", "done", "failed", "undone"}[s]
+}
+
+// Entry is an operation with its place in the journal.
+type Entry struct {
+	ID    int
+	Step  int
+	Op    ops.Op
+	State OpState
+}
+
+// Live reports whether the entry's change may be in the kernel.
+func (e *Entry) Live() bool { return e.State == Pending || e.State == Done }
+
+// Step is a named group of operations.
+type Step struct {
+	ID      int
+	Name    string
+	Pos     string
+	Time    time.Time
+	Entries []*Entry
+}
+
+// Live reports whether any of the step's operations may be in the kernel.
+func (s *Step) Live() bool {
+	for _, e := range s.Entries {
+		if e.Live() {
+			return true
+		}
+	}
+	return false
+}
+
+// journal is the append-only file.
+type journal struct {
+	f      *os.File
+	meta   Meta
+	steps  []*Step
+	byID   map[int]*Entry
+	nextID int
+}
+
+// openJournal opens or creates the journal file, repairs a torn last line,
+// and replays it.
+func openJournal(path string, meta Meta) (*journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open journal: %w", err)
+	}
+	j := &journal{f: f, byID: map[int]*Entry{}, nextID: 1}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to read journal: %w", err)
+	}
+	// A crash can leave a partial last line: cut it off.
+	if n := bytes.LastIndexByte(data, '\n') + 1; n < len(data) {
+		if err := f.Truncate(int64(n)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("failed to repair journal: %w", err)
+		}
+		data = data[:n]
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if len(data) == 0 {
+		j.meta = meta
+		if err := j.append(record{T: "session", Meta: &meta}); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return j, nil
+	}
+	if err := j.replay(data); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+func (j *journal) replay(data []byte) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("journal line %d: %w", line, err)
+		}
+		if r.ID >= j.nextID {
+			j.nextID = r.ID + 1
+		}
+		switch r.T {
+		case "session":
+			if r.Meta != nil {
+				j.meta = *r.Meta
+			}
+		case "step":
+			t, _ := time.Parse(time.RFC3339Nano, r.Time)
+			j.steps = append(j.steps, &Step{ID: r.ID, Name: r.Name, Pos: r.Pos, Time: t})
+		case "op":
+			op, err := ops.Decode(r.Kind, r.Args)
+			if err != nil {
+				return fmt.Errorf("journal line %d: %w", line, err)
+			}
+			e := &Entry{ID: r.ID, Step: r.Step, Op: op}
+			j.byID[r.ID] = e
+			if st := j.step(r.Step); st != nil {
+				st.Entries = append(st.Entries, e)
+			} else {
+				return fmt.Errorf("journal line %d: operation %d in unknown step %d", line, r.ID, r.Step)
+			}
+		case "done", "fail", "undone":
+			e := j.byID[r.ID]
+			if e == nil {
+				return fmt.Errorf("journal line %d: %q of unknown operation %d", line, r.T, r.ID)
+			}
+			e.State = map[string]OpState{"done": Done, "fail": Failed, "undone": Undone}[r.T]
+		default:
+			return fmt.Errorf("journal line %d: unknown record type %q", line, r.T)
+		}
+	}
+	return sc.Err()
+}
+
+func (j *journal) step(id int) *Step {
+	for i := len(j.steps) - 1; i >= 0; i-- {
+		if j.steps[i].ID == id {
+			return j.steps[i]
+		}
+	}
+	return nil
+}
+
+// append writes one record and syncs it.
+func (j *journal) append(r record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if _, err := j.f.Write(b); err != nil {
+		return fmt.Errorf("failed to write journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("failed to sync journal: %w", err)
+	}
+	return nil
+}
+
+func (j *journal) newStep(name, pos string) (*Step, error) {
+	st := &Step{ID: j.nextID, Name: name, Pos: pos, Time: time.Now()}
+	if err := j.append(record{T: "step", ID: st.ID, Name: name, Pos: pos, Time: st.Time.Format(time.RFC3339Nano)}); err != nil {
+		return nil, err
+	}
+	j.nextID++
+	j.steps = append(j.steps, st)
+	return st, nil
+}
+
+func (j *journal) newOp(st *Step, op ops.Op) (*Entry, error) {
+	args, err := ops.Encode(op)
+	if err != nil {
+		return nil, err
+	}
+	e := &Entry{ID: j.nextID, Step: st.ID, Op: op}
+	if err := j.append(record{T: "op", ID: e.ID, Step: st.ID, Kind: op.Kind(), Args: args}); err != nil {
+		return nil, err
+	}
+	j.nextID++
+	j.byID[e.ID] = e
+	st.Entries = append(st.Entries, e)
+	return e, nil
+}
+
+func (j *journal) mark(e *Entry, s OpState) error {
+	t := map[OpState]string{Done: "done", Failed: "fail", Undone: "undone"}[s]
+	if err := j.append(record{T: t, ID: e.ID}); err != nil {
+		return err
+	}
+	e.State = s
+	return nil
+}
+
+func (j *journal) close() error { return j.f.Close() }

@@ -1,0 +1,118 @@
+package session
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nshlab/nsh/builtins/ops"
+)
+
+func TestJournalReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	j, err := openJournal(path, Meta{Version: 1, Name: "lab", Sandbox: "sb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := j.newStep("run lab.star", "lab.star")
+	a, _ := j.newOp(st, &ops.NetnsAdd{Name: "earth", Lo: true})
+	j.mark(a, Done)
+	b, _ := j.newOp(st, &ops.LinkAdd{NS: "earth", Name: "e0", Type: "bridge"})
+	j.mark(b, Failed)
+	st2, _ := j.newStep("second", "lab.star:3:5")
+	c, _ := j.newOp(st2, &ops.AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"})
+	j.mark(c, Done)
+	j.mark(c, Undone)
+	d, _ := j.newOp(st2, &ops.LinkSet{NS: "earth", Name: "lo", Attr: "up", Value: "false", Old: "true"})
+	_ = d // left pending, as if nsh was killed while applying it
+	j.close()
+
+	j2, err := openJournal(path, Meta{Name: "ignored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.close()
+	if j2.meta.Name != "lab" || j2.meta.Sandbox != "sb" {
+		t.Errorf("meta = %+v", j2.meta)
+	}
+	if len(j2.steps) != 2 || j2.steps[1].Pos != "lab.star:3:5" {
+		t.Fatalf("steps = %+v", j2.steps)
+	}
+	want := map[int]OpState{a.ID: Done, b.ID: Failed, c.ID: Undone, d.ID: Pending}
+	for id, s := range want {
+		if got := j2.byID[id].State; got != s {
+			t.Errorf("op %d: state %v, want %v", id, got, s)
+		}
+	}
+	if live := liveSteps(j2.steps); len(live) != 2 {
+		t.Errorf("live steps = %d, want 2 (step 2 has a pending op)", len(live))
+	}
+	if j2.nextID <= d.ID {
+		t.Errorf("nextID %d not after last id %d", j2.nextID, d.ID)
+	}
+}
+
+func TestJournalRepairsTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	j, err := openJournal(path, Meta{Version: 1, Name: "lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := j.newStep("s", "")
+	e, _ := j.newOp(st, &ops.NetnsAdd{Name: "earth"})
+	j.mark(e, Done)
+	j.close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"t":"op","id":9,"step":`) // a crash mid-write
+	f.Close()
+
+	j2, err := openJournal(path, Meta{})
+	if err != nil {
+		t.Fatalf("torn journal not repaired: %v", err)
+	}
+	st2, _ := j2.newStep("after", "")
+	if _, err := j2.newOp(st2, &ops.NetnsAdd{Name: "mars"}); err != nil {
+		t.Fatal(err)
+	}
+	j2.close()
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), `"id":9,"step":{`) || strings.Count(string(data), "\n") != 6 {
+		t.Errorf("journal after repair:\n%s", data)
+	}
+	if _, err := openJournal(path, Meta{}); err != nil {
+		t.Errorf("reopen after repair: %v", err)
+	}
+}
+
+func TestSubsumed(t *testing.T) {
+	doomed := map[string]bool{"earth": true, "host": true}
+	cases := []struct {
+		op   ops.Op
+		want bool
+	}{
+		{&ops.AddrAdd{NS: "earth"}, true},
+		{&ops.LinkAdd{NS: "earth", Type: "veth", PeerNS: "mars"}, false},
+		{&ops.LinkAdd{NS: "earth", Type: "veth", PeerNS: "host"}, true},
+		{&ops.ProcSpawn{NS: "earth"}, false},
+		{&ops.NetnsAdd{Name: "earth"}, false},
+	}
+	for _, c := range cases {
+		if got := subsumed(c.op, doomed); got != c.want {
+			t.Errorf("subsumed(%#v) = %v, want %v", c.op, got, c.want)
+		}
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"lab", "my-lab.1", "A_b"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("ValidateName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-x", "a/b", "a b", strings.Repeat("x", 65), ".."} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("ValidateName(%q) = nil", bad)
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/ops"
+)
+
+// RunDir holds one directory per session. It is on tmpfs, like the kernel
+// objects the journals describe: both vanish at reboot.
+var RunDir = "/run/nsh"
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidateName reports whether name can name a session.
+func ValidateName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("bad session name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Options configure Open.
+type Options struct {
+	// Name is the session's name.
+	Name string
+	// Sandbox makes a new session run in a private namespace that stands
+	// in for host. An existing session keeps what it was created with.
+	Sandbox bool
+	// Script is recorded in the session's header.
+	Script string
+	// Explain, if set, receives each operation's commands as it is applied.
+	Explain func(cmds []string)
+	// Warn receives warnings, such as a sysctl changed by someone else.
+	Warn func(msg string)
+	// Existing makes Open fail if the session does not exist yet.
+	Existing bool
+}
+
+// A Session is an open, locked session.
+type Session struct {
+	Name string
+	Dir  string
+	K    *kernel.Kernel
+
+	mu       sync.Mutex
+	j        *journal
+	lock     *os.File
+	cur      *Step
+	stepName string
+	stepPos  string
+	// mine are the steps this process created, for Rollback.
+	mine    []*Step
+	fresh   bool
+	explain func([]string)
+	warn    func(string)
+}
+
+// Dir returns the directory of a session.
+func Dir(name string) string { return filepath.Join(RunDir, name) }
+
+// Exists reports whether a session has a journal.
+func Exists(name string) bool {
+	_, err := os.Stat(filepath.Join(Dir(name), "journal"))
+	return err == nil
+}
+
+// List returns the names of the sessions in RunDir.
+func List() []string {
+	ents, _ := os.ReadDir(RunDir)
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && Exists(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Open opens or creates a session and takes its lock. A new session with
+// Sandbox set gets its sandbox namespace at once, as its first step.
+func Open(o Options) (*Session, error) {
+	if err := ValidateName(o.Name); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("nsh must run as root: it changes the kernel's network state (try sudo)")
+	}
+	dir := Dir(o.Name)
+	if o.Existing && !Exists(o.Name) {
+		return nil, NoSession(o.Name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create session directory: %w", err)
+	}
+	lock, err := lockDir(dir, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Name: o.Name, Dir: dir, lock: lock, explain: o.Explain, warn: o.Warn}
+	if s.warn == nil {
+		s.warn = func(msg string) { fmt.Fprintln(os.Stderr, "nsh: warning:", msg) }
+	}
+	fresh := !Exists(o.Name)
+	s.fresh = fresh
+	meta := Meta{Version: 1, Name: o.Name, Script: o.Script, Created: time.Now().Format(time.RFC3339)}
+	if o.Sandbox {
+		meta.Sandbox = sandboxName(o.Name)
+	}
+	s.j, err = openJournal(filepath.Join(dir, "journal"), meta)
+	if err != nil {
+		s.unlock()
+		return nil, fmt.Errorf("session %q: %w", o.Name, err)
+	}
+	s.K, err = kernel.New()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if fresh && o.Sandbox {
+		s.stepName = "sandbox"
+		if err := s.Apply(&ops.NetnsAdd{Name: meta.Sandbox, Lo: true, Sandbox: true}); err != nil {
+			s.Rollback()
+			s.Close()
+			return nil, fmt.Errorf("failed to create the sandbox: %w", err)
+		}
+		s.cur = nil
+		s.mine = nil // the sandbox belongs to the session, not to a run
+	} else if sb := s.j.meta.Sandbox; sb != "" {
+		if err := s.K.SetHost(sb); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("session %q: its sandbox is gone (%v); run `nsh down --session %s`", o.Name, err, o.Name)
+		}
+	}
+	return s, nil
+}
+
+// sandboxName returns a namespace name for a session's sandbox that no
+// other session shares.
+func sandboxName(session string) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return "nsh-sb-" + session + "-" + hex.EncodeToString(b[:])
+}
+
+// Fresh reports whether Open created the session.
+func (s *Session) Fresh() bool { return s.fresh }
+
+// Ops returns how many operations the session has applied or recorded.
+func (s *Session) Ops() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.j.byID)
+}
+
+// Meta returns the session's header.
+func (s *Session) Meta() Meta { return s.j.meta }
+
+// Sandboxed reports whether the session runs in a sandbox.
+func (s *Session) Sandboxed() bool { return s.j.meta.Sandbox != "" }
+
+// StartStep makes the next operation open a new step with this name,
+// begun at pos in the script. The step is recorded only once something is
+// applied in it.
+func (s *Session) StartStep(name, pos string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = nil
+	s.stepName, s.stepPos = name, pos
+}
+
+// Apply records op, applies it, and records the outcome. If Apply fails,
+// the kernel is unchanged and the error is returned.
+func (s *Session) Apply(op ops.Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		name := s.stepName
+		if name == "" {
+			name = "step"
+		}
+		st, err := s.j.newStep(name, s.stepPos)
+		if err != nil {
+			return err
+		}
+		s.cur = st
+		s.mine = append(s.mine, st)
+	}
+	e, err := s.j.newOp(s.cur, op)
+	if err != nil {
+		return err
+	}
+	if s.explain != nil {
+		s.explain(op.Explain())
+	}
+	if aerr := op.Apply(s.K); aerr != nil {
+		if err := s.j.mark(e, Failed); err != nil {
+			return errors.Join(aerr, err)
+		}
+		return aerr
+	}
+	return s.j.mark(e, Done)
+}
+
+// Note shows commands that run without changing what the journal tracks
+// (exec_in), where --explain shows operations.
+func (s *Session) Note(cmds []string) {
+	if s.explain != nil {
+		s.explain(cmds)
+	}
+}
+
+// Revoke reverts one applied operation of this process at once, for a
+// builtin whose later check failed after the operation was applied (a
+// server that did not start listening), so that the builtin changes
+// nothing.
+func (s *Session) Revoke(op ops.Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.mine {
+		for _, e := range st.Entries {
+			if e.Op == op && e.Live() {
+				if err := op.Revert(s.K); err != nil {
+					return err
+				}
+				return s.j.mark(e, Undone)
+			}
+		}
+	}
+	return nil
+}
+
+// Steps returns the steps whose changes may still be in the kernel, oldest
+// first.
+func (s *Session) Steps() []*Step {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return liveSteps(s.j.steps)
+}
+
+func liveSteps(all []*Step) []*Step {
+	var out []*Step
+	for _, st := range all {
+		if st.Live() {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Undo reverts the newest n live steps, newest first, and returns how many
+// it reverted. The sandbox step is never undone: only Down removes it.
+func (s *Session) Undo(n int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	live := liveSteps(s.j.steps)
+	if s.Sandboxed() && len(live) > 0 && live[0].Name == "sandbox" {
+		live = live[1:]
+	}
+	if n > len(live) {
+		n = len(live)
+	}
+	steps := live[len(live)-n:]
+	s.cur = nil
+	return n, s.revert(steps)
+}
+
+// Rollback reverts every step this process created.
+func (s *Session) Rollback() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = nil
+	err := s.revert(s.mine)
+	s.mine = nil
+	return err
+}
+
+// Down reverts the whole session, sandbox included, and removes its
+// directory if everything was reverted.
+func (s *Session) Down() error {
+	s.mu.Lock()
+	err := s.revert(s.j.steps)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.remove()
+}
+
+// revert reverts the live entries of steps, newest first. An operation
+// whose effect lives only in namespaces deleted by the same revert is not
+// reverted by itself: deleting the namespace removes it.
+func (s *Session) revert(steps []*Step) error {
+	var entries []*Entry
+	for _, st := range steps {
+		for _, e := range st.Entries {
+			if e.Live() {
+				entries = append(entries, e)
+			}
+		}
+	}
+	doomed := map[string]bool{}
+	for _, e := range entries {
+		if c, ok := e.Op.(ops.Creator); ok {
+			doomed[c.Creates()] = true
+		}
+	}
+	var errs []error
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if !subsumed(e.Op, doomed) {
+			if err := e.Op.Revert(s.K); err != nil {
+				var w *ops.Warning
+				if !errors.As(err, &w) {
+					errs = append(errs, err)
+					continue
+				}
+				s.warn(w.Msg)
+			}
+		}
+		if err := s.j.mark(e, Undone); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func subsumed(op ops.Op, doomed map[string]bool) bool {
+	sc, ok := op.(ops.Scoped)
+	if !ok {
+		return false
+	}
+	nss := sc.Namespaces()
+	for _, n := range nss {
+		if !doomed[n] {
+			return false
+		}
+	}
+	return len(nss) > 0
+}
+
+// Empty reports whether nothing the session made is left in the kernel.
+func (s *Session) Empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(liveSteps(s.j.steps)) == 0
+}
+
+func (s *Session) remove() error {
+	s.K.Close()
+	s.j.close()
+	if err := os.RemoveAll(s.Dir); err != nil {
+		return fmt.Errorf("failed to remove session directory: %w", err)
+	}
+	s.unlock()
+	return nil
+}
+
+func (s *Session) unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// Close releases the lock. A session with nothing left in the kernel is
+// removed.
+func (s *Session) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	if s.j != nil && s.Empty() {
+		return s.remove()
+	}
+	if s.K != nil {
+		s.K.Close()
+	}
+	if s.j != nil {
+		s.j.close()
+	}
+	s.unlock()
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package stdlib embeds nsh's Starlark standard library: modules that
+// scripts load as "@nsh//NAME.star". They are built only from the
+// builtins, so everything they do is journaled and explained like a
+// script's own calls.
+package stdlib
+
+import "embed"
+
+// FS holds the .star modules.
+//
+//go:embed *.star
+var FS embed.FS

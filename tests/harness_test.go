@@ -1,0 +1,180 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nshBin is the nsh binary built for this test run.
+var nshBin string
+
+// repoRoot is the repository's top directory.
+var repoRoot string
+
+func TestMain(m *testing.M) {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Dir(filepath.Dir(file))
+	dir, err := os.MkdirTemp("", "nsh-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nshBin = filepath.Join(dir, "nsh")
+	build := exec.Command("go", "build", "-o", nshBin, "./cmd/nsh")
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "failed to build nsh:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireRoot skips a test that needs root when not run as root.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: nsh changes the kernel's network state")
+	}
+}
+
+// result is the outcome of one nsh command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// nsh runs the nsh binary with args and no standard input.
+func nsh(t *testing.T, args ...string) result {
+	t.Helper()
+	return nshInput(t, "", args...)
+}
+
+// nshInput runs the nsh binary with args and stdin.
+func nshInput(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nshBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("nsh %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// mustNsh runs nsh and fails the test unless it exits 0.
+func mustNsh(t *testing.T, args ...string) result {
+	t.Helper()
+	r := nsh(t, args...)
+	if r.code != 0 {
+		t.Fatalf("nsh %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// uniq returns prefix plus four random hex digits: short enough for an
+// interface name when prefix is at most 11 bytes.
+func uniq(prefix string) string {
+	var b [2]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// writeLab writes a script named NAME.star into a fresh directory and
+// returns its path.
+func writeLab(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name+".star")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// machine is the part of the machine's state that a lab could leave
+// behind.
+type machine struct {
+	netns    []string // /run/netns
+	links    []string // links in the machine's own namespace
+	sessions []string // /run/nsh
+}
+
+func snapshot(t *testing.T) machine {
+	t.Helper()
+	var m machine
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		m.netns = append(m.netns, e.Name())
+	}
+	ents, _ = os.ReadDir("/run/nsh")
+	for _, e := range ents {
+		m.sessions = append(m.sessions, e.Name())
+	}
+	ents, _ = os.ReadDir("/sys/class/net")
+	for _, e := range ents {
+		m.links = append(m.links, e.Name())
+	}
+	return m
+}
+
+// assertClean fails the test if the machine holds namespaces, links or
+// sessions that it did not hold in before.
+func assertClean(t *testing.T, before machine) {
+	t.Helper()
+	after := snapshot(t)
+	for _, c := range []struct {
+		what          string
+		before, after []string
+	}{
+		{"network namespaces in /run/netns", before.netns, after.netns},
+		{"links in the machine's namespace", before.links, after.links},
+		{"sessions in /run/nsh", before.sessions, after.sessions},
+	} {
+		var extra []string
+		for _, x := range c.after {
+			if !slices.Contains(c.before, x) {
+				extra = append(extra, x)
+			}
+		}
+		if len(extra) > 0 {
+			t.Errorf("left behind: %s: %v", c.what, extra)
+		}
+	}
+}
+
+// downAtEnd makes sure a session is torn down when the test ends, even if
+// it failed half-way, and that nothing is left behind.
+func downAtEnd(t *testing.T, session string) {
+	t.Helper()
+	before := snapshot(t)
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join("/run/nsh", session)); err == nil {
+			nsh(t, "down", "--session", session)
+		}
+		assertClean(t, before)
+	})
+}
