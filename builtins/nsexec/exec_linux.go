@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -130,8 +131,9 @@ func exitCode(ps *os.ProcessState) int {
 // process, even if nsh dies right after forking it. Start returns once the
 // pidfile is written, or with an error if the process failed before that
 // (for example because the command was not found). While nsh runs, it
-// reaps the process when it exits. It is an error if pidfile already
-// records a running process.
+// reaps the process when it exits and records its exit status in
+// pidfile.exit, for ExitCode; Start removes an old one. It is an error if
+// pidfile already records a running process.
 func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to start a command: the command is empty")
@@ -148,8 +150,10 @@ func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err e
 	if pid, ok := Running(pidfile); ok {
 		return 0, fmt.Errorf("failed to start %q: %s records process %d, which is still running", c, pidfile, pid)
 	}
-	if err := os.Remove(pidfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("failed to start %q: failed to remove the old pidfile: %w", c, err)
+	for _, f := range []string{pidfile, exitFile(pidfile)} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("failed to start %q: failed to remove the old %s: %w", c, f, err)
+		}
 	}
 
 	// The child writes to r until it has recorded itself in the pidfile
@@ -169,19 +173,27 @@ func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err e
 	if err != nil {
 		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
 	}
+	pid = cmd.Process.Pid
+	record := make(chan bool, 1) // whether to record the exit status
 	exited := make(chan struct{})
+	reapers.Store(pidfile, exited)
 	go func() {
 		cmd.Wait()
+		if <-record {
+			recordExit(pidfile, pid, exitCode(cmd.ProcessState))
+		}
+		reapers.CompareAndDelete(pidfile, exited)
 		close(exited)
 	}()
 
 	msg := &capBuffer{max: 64 << 10}
 	r.SetReadDeadline(time.Now().Add(startTimeout))
 	_, rerr := io.Copy(msg, r)
-	pid = cmd.Process.Pid
 	if p, _, err := readPidfile(pidfile); err == nil && p == pid {
+		record <- true
 		return pid, nil
 	}
+	record <- false
 	if rerr != nil {
 		unix.Kill(-pid, unix.SIGKILL)
 		<-exited
@@ -193,4 +205,52 @@ func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err e
 		why = cmd.ProcessState.String()
 	}
 	return 0, fmt.Errorf("failed to start %q: %s", c, why)
+}
+
+// reapers maps the pidfile of each process that this nsh started and has
+// not yet reaped to a channel closed once it has reaped the process and
+// recorded its exit status.
+var reapers sync.Map
+
+// awaitReaper waits until this nsh, if it started the process of pidfile,
+// has reaped it and recorded its exit status. The process has exited.
+func awaitReaper(pidfile string) {
+	if abs, err := filepath.Abs(pidfile); err == nil {
+		if done, ok := reapers.Load(abs); ok {
+			select {
+			case <-done.(chan struct{}):
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// exitFile is where the nsh that started the process of pidfile records
+// its exit status.
+func exitFile(pidfile string) string { return pidfile + ".exit" }
+
+// recordExit writes code to pidfile.exit, unless pidfile now records a
+// different process.
+func recordExit(pidfile string, pid, code int) {
+	if p, _, err := readPidfile(pidfile); err == nil && p != pid {
+		return
+	}
+	path := exitFile(pidfile)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return
+	}
+	_, err = fmt.Fprintf(f, "%d\n", code)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
 }

@@ -629,3 +629,46 @@ func TestRunningDuringExec(t *testing.T) {
 		}
 	}
 }
+
+func TestExitCode(t *testing.T) {
+	_, ns := newNamespace(t)
+	dir := t.TempDir()
+	pidfile, logfile := filepath.Join(dir, "e.pid"), filepath.Join(dir, "e.log")
+	t.Cleanup(func() { Stop(pidfile, syscall.SIGKILL, 0) })
+	for i := range 10 {
+		if _, err := Start(ns, Shell(fmt.Sprintf("exit %d", i)), pidfile, logfile); err != nil {
+			t.Fatal(err)
+		}
+		// Once the process no longer runs, its status is known.
+		if !Wait(pidfile, 5*time.Second) {
+			t.Fatal("Wait: the process did not exit")
+		}
+		if code, ok := ExitCode(pidfile); !ok || code != i {
+			t.Errorf("ExitCode = %d, %v; want %d, true", code, ok, i)
+		}
+	}
+
+	// Start removes the old status; Stop leaves the new one.
+	if _, err := Start(ns, Command("sleep", "1000"), pidfile, logfile); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := ExitCode(pidfile); ok {
+		t.Errorf("ExitCode of a running process = %d", code)
+	}
+	if err := Stop(pidfile, syscall.SIGTERM, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, ok := ExitCode(pidfile); !ok || code != 128+int(syscall.SIGTERM) {
+		t.Errorf("ExitCode after Stop = %d, %v; want %d", code, ok, 128+int(syscall.SIGTERM))
+	}
+
+	// A failed start records nothing.
+	os.Remove(exitFile(pidfile))
+	if _, err := Start(ns, Command("nsh-no-such-command"), pidfile, logfile); err == nil {
+		t.Fatal("Start of a missing command: no error")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := os.Stat(exitFile(pidfile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("exit file after a failed start: %v", err)
+	}
+}

@@ -108,7 +108,12 @@ func exited(state byte) bool { return state == 'Z' || state == 'X' }
 // missing or unreadable, or the process has exited.
 func Running(pidfile string) (pid int, running bool) {
 	pid, start, err := readPidfile(pidfile)
-	if err != nil || !alive(pid, start) {
+	if err != nil {
+		return 0, false
+	}
+	if !alive(pid, start) {
+		// Once Running is false, ExitCode knows the status.
+		awaitReaper(pidfile)
 		return 0, false
 	}
 	return pid, true
@@ -132,9 +137,9 @@ func Wait(pidfile string, timeout time.Duration) (exited bool) {
 // Stop stops the process recorded in pidfile, which Start wrote: it sends
 // sig to the process's group, waits up to grace for the process to exit,
 // then kills what remains of the group with SIGKILL, and removes the
-// pidfile. Stop may be called from any process. It does nothing if the
-// pidfile is missing or the process has already exited, so it may be
-// called more than once.
+// pidfile (but not the exit status that ExitCode reads). Stop may be
+// called from any process. It does nothing if the pidfile is missing or
+// the process has already exited, so it may be called more than once.
 func Stop(pidfile string, sig syscall.Signal, grace time.Duration) error {
 	pid, start, err := readPidfile(pidfile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -163,6 +168,7 @@ func Stop(pidfile string, sig syscall.Signal, grace time.Duration) error {
 			}
 			time.Sleep(pollInterval)
 		}
+		awaitReaper(pidfile)
 	}
 	if err := os.Remove(pidfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("failed to remove pidfile: %w", err)
