@@ -73,16 +73,25 @@ func readPidfile(path string) (pid int, start uint64, err error) {
 // and has not exited. A zombie has exited; a process with another start
 // time is a different process that reuses the ID.
 func alive(pid int, start uint64) bool {
-	st, err := readProcStat(pid)
-	if err != nil || st.start != start {
-		return false
+	// A zombie may be a main thread whose other thread is in the middle
+	// of an exec; look again a few times before calling it dead.
+	for try := 0; try < 4; try++ {
+		st, err := readProcStat(pid)
+		if err != nil || st.start != start {
+			return false
+		}
+		if !exited(st.state) || liveThread(pid) {
+			return true
+		}
+		time.Sleep(time.Duration(try+1) * time.Millisecond)
 	}
-	if !exited(st.state) {
-		return true
-	}
-	// While a thread other than the main one execs, the kernel shows the
-	// main thread as a zombie until the exec'ing thread takes over its
-	// ID: the process lives if any of its threads does.
+	return false
+}
+
+// liveThread reports whether any thread of pid has not exited. While a
+// thread other than the main one execs, the kernel shows the main thread
+// as a zombie until the exec'ing thread takes over its ID.
+func liveThread(pid int) bool {
 	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return false
