@@ -178,30 +178,10 @@ func linkRecv(thread *starlark.Thread, b *starlark.Builtin) (*Link, *Env, error)
 	return b.Receiver().(*Link), env, nil
 }
 
-// set applies a LinkSet of one attribute, reading the old value first.
+// set applies a LinkSet of one attribute; the operation learns the old
+// value itself.
 func (l *Link) set(env *Env, attr, value string) error {
-	nl, err := l.netlink(env)
-	if err != nil {
-		return err
-	}
-	a := nl.Attrs()
-	var old string
-	switch attr {
-	case "up":
-		old = strconv.FormatBool(a.Flags&net.FlagUp != 0)
-	case "mtu":
-		old = strconv.Itoa(a.MTU)
-	case "mac":
-		old = a.HardwareAddr.String()
-	case "master":
-		if a.MasterIndex > 0 {
-			_, h, _ := env.ns(l.ns)
-			if m, err := h.LinkByIndex(a.MasterIndex); err == nil {
-				old = m.Attrs().Name
-			}
-		}
-	}
-	return env.Session.Apply(&ops.LinkSet{NS: l.ns, Name: l.name, Attr: attr, Value: value, Old: old})
+	return env.Session.Apply(&ops.LinkSet{NS: l.ns, Name: l.name, Attr: attr, Value: value})
 }
 
 func linkUp(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -264,9 +244,6 @@ func linkMaster(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		name = string(br)
 	default:
 		return nil, fmt.Errorf("master: for parameter bridge: got %s, want link or string", br.Type())
-	}
-	if _, err := env.lookupLink(l.ns, name); err != nil {
-		return nil, err
 	}
 	if err := l.set(env, "master", name); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -78,6 +79,12 @@ func (n *Namespace) Do(fn func() error) error {
 	if n.Own() {
 		return fn()
 	}
+	n.mu.Lock()
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return fmt.Errorf("namespace %q: %w", n.Name, ErrNoNamespace)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -147,7 +154,7 @@ func New() (*Kernel, error) {
 // SetHost makes the named namespace stand in for host (the sandbox).
 func (k *Kernel) SetHost(name string) error {
 	path := filepath.Join(NetnsRunDir, name)
-	fd, err := netns.GetFromPath(path)
+	fd, err := openPinned(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("sandbox namespace %q: %w", name, ErrNoNamespace)
@@ -161,6 +168,19 @@ func (k *Kernel) SetHost(name string) error {
 	k.host = &Namespace{Name: HostName, Path: path, fd: fd}
 	k.mu.Unlock()
 	return nil
+}
+
+// HostGone makes host stand for a sandbox namespace that no longer exists:
+// every use of host then fails with ErrNoNamespace, so that reverting what
+// was made in it counts as done and nothing falls back to the machine's
+// own namespace.
+func (k *Kernel) HostGone(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.host != k.own {
+		k.host.Close()
+	}
+	k.host = &Namespace{Name: HostName, Path: filepath.Join(NetnsRunDir, name), fd: netns.None(), closed: true}
 }
 
 // Host returns the session's host namespace.
@@ -190,7 +210,7 @@ func (k *Kernel) Named(name string) (*Namespace, error) {
 		return ns, nil
 	}
 	path := filepath.Join(NetnsRunDir, name)
-	fd, err := netns.GetFromPath(path)
+	fd, err := openPinned(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("namespace %q: %w", name, ErrNoNamespace)
@@ -210,12 +230,21 @@ func (k *Kernel) Exists(name string) bool {
 
 // AddNamed creates a new network namespace pinned at /run/netns/NAME, as
 // `ip netns add NAME` does. It fails with an error wrapping os.ErrExist if
-// the name is taken.
+// the name is taken. The namespace's file and netlink handle are opened by
+// the thread that creates it, while it is inside, so that no thread has to
+// switch namespaces for them.
 func (k *Kernel) AddNamed(name string) (*Namespace, error) {
-	if err := createNamed(name); err != nil {
+	ns, err := createNamed(name)
+	if err != nil {
 		return nil, err
 	}
-	return k.Named(name)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if old, ok := k.named[name]; ok {
+		old.Close() // a stale entry for a namespace of that name deleted by someone else
+	}
+	k.named[name] = ns
+	return ns, nil
 }
 
 // DeleteNamed removes the pin of /run/netns/NAME, as `ip netns delete`
@@ -260,25 +289,27 @@ func (k *Kernel) Close() {
 }
 
 // inMachineMountNS runs fn on a thread that is in the machine's own mount
-// namespace (that of PID 1), so that /run/netns pins are visible to every
-// process and outlive nsh. The thread is never reused afterwards.
+// namespace (see machineMountNS), so that /run/netns pins are visible to
+// every process and outlive nsh. When nsh already runs there, fn runs
+// directly; otherwise on a thread that is never reused afterwards.
 func inMachineMountNS(fn func() error) error {
+	fd, err := machineMountNS()
+	if err != nil {
+		return err
+	}
+	if fd < 0 {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with us
 		errc <- func() error {
-			if differentMountNS() {
-				if err := unix.Unshare(unix.CLONE_FS); err != nil {
-					return fmt.Errorf("failed to unshare the thread's fs: %w", err)
-				}
-				fd, err := unix.Open("/proc/1/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-				if err != nil {
-					return fmt.Errorf("failed to open the machine's mount namespace: %w", err)
-				}
-				defer unix.Close(fd)
-				if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
-					return fmt.Errorf("failed to enter the machine's mount namespace: %w", err)
-				}
+			defer unix.Close(fd)
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("failed to unshare the thread's fs: %w", err)
+			}
+			if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("failed to enter the machine's mount namespace: %w", err)
 			}
 			return fn()
 		}()
@@ -286,12 +317,63 @@ func inMachineMountNS(fn func() error) error {
 	return <-errc
 }
 
-func differentMountNS() bool {
-	var self, init unix.Stat_t
-	if unix.Stat("/proc/self/ns/mnt", &self) != nil || unix.Stat("/proc/1/ns/mnt", &init) != nil {
-		return false
+// machineMountNS opens the machine's own mount namespace: that of PID 1,
+// or, where PID 1's namespaces are closed to us (as under some VM and
+// container inits), that of the kernel thread kthreadd, which is the
+// initial one. It returns -1 if nsh already runs in it, or if neither can
+// be read (then nsh can only work in its own).
+func machineMountNS() (int, error) {
+	var self unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
+		return -1, nil
 	}
-	return self.Ino != init.Ino || self.Dev != init.Dev
+	for _, pid := range []string{"1", "2"} {
+		if pid == "2" {
+			comm, err := os.ReadFile("/proc/2/comm")
+			if err != nil || strings.TrimSpace(string(comm)) != "kthreadd" {
+				break
+			}
+		}
+		fd, err := unix.Open("/proc/"+pid+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			continue
+		}
+		if st.Ino == self.Ino && st.Dev == self.Dev {
+			unix.Close(fd)
+			return -1, nil
+		}
+		return fd, nil
+	}
+	return -1, nil
+}
+
+// openPinned opens a namespace pinned at path as the machine's own mount
+// namespace sees it: from a private mount namespace (as under `unshare -m`
+// or `ip netns exec`) the pin made there is not visible.
+func openPinned(path string) (netns.NsHandle, error) {
+	fd := netns.None()
+	err := inMachineMountNS(func() error {
+		var err error
+		fd, err = netns.GetFromPath(path)
+		if err != nil {
+			return err
+		}
+		var st unix.Statfs_t
+		if err := unix.Fstatfs(int(fd), &st); err != nil || st.Type != unix.NSFS_MAGIC {
+			fd.Close()
+			fd = netns.None()
+			// A file that pins nothing: left by a crash in the middle of
+			// a create, or the namespace was deleted.
+			return fmt.Errorf("%s pins no namespace: %w", path, os.ErrNotExist)
+		}
+		return nil
+	})
+	return fd, err
 }
 
 // ensureRunDir makes /run/netns a shared mount point, as iproute2 does, so
@@ -321,9 +403,10 @@ var runDirOnce struct {
 	done bool
 }
 
-func createNamed(name string) error {
+func createNamed(name string) (*Namespace, error) {
 	path := filepath.Join(NetnsRunDir, name)
-	return inMachineMountNS(func() error {
+	ns := &Namespace{Name: name, Path: path}
+	err := inMachineMountNS(func() error {
 		runDirOnce.Lock()
 		if !runDirOnce.done {
 			if err := ensureRunDir(); err != nil {
@@ -350,8 +433,25 @@ func createNamed(name string) error {
 			os.Remove(path)
 			return fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 		}
+		// This thread is inside the new namespace: open its file and a
+		// netlink socket here, where no switch is needed.
+		fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("failed to open namespace %q: %w", name, err)
+		}
+		ns.fd = netns.NsHandle(fd)
+		if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			ns.nl = nil // opened on first use instead
+		}
 		return nil
 	})
+	if err != nil {
+		if ns.fd > 0 {
+			ns.fd.Close()
+		}
+		return nil, err
+	}
+	return ns, nil
 }
 
 func deleteNamed(name string) error {

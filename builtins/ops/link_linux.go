@@ -139,7 +139,7 @@ func (o *LinkAdd) Explain() []string {
 }
 
 // LinkSet changes one attribute of a link: its state ("up"), MTU, MAC
-// address or bridge master. Old holds the value before, for Revert.
+// address or bridge master. Apply learns the value it replaces, for Revert.
 type LinkSet struct {
 	NS   string `json:"ns"`
 	Name string `json:"name"`
@@ -149,6 +149,10 @@ type LinkSet struct {
 	// for mac, and a link name ("" for none) for master.
 	Value string `json:"value"`
 	Old   string `json:"old"`
+	// Learned is set once Apply has read Old. An operation that nsh
+	// stopped applying before it was journaled as done has no Old, and
+	// its revert does nothing.
+	Learned bool `json:"learned,omitempty"`
 }
 
 func init() { Register("link.set", func() Op { return new(LinkSet) }) }
@@ -156,12 +160,38 @@ func init() { Register("link.set", func() Op { return new(LinkSet) }) }
 // Kind implements Op.
 func (o *LinkSet) Kind() string { return "link.set" }
 
+// Learns implements Learner.
+func (o *LinkSet) Learns() {}
+
 // Namespaces implements Scoped.
 func (o *LinkSet) Namespaces() []string { return scope(o.NS) }
 
 // Apply implements Op.
 func (o *LinkSet) Apply(k *kernel.Kernel) error {
-	if err := o.set(k, o.Value); err != nil {
+	_, h, l, err := linkByName(k, o.NS, o.Name)
+	if err != nil {
+		return failed(o.describe(o.Value), err)
+	}
+	a := l.Attrs()
+	switch o.Attr {
+	case "up":
+		o.Old = strconv.FormatBool(a.Flags&net.FlagUp != 0)
+	case "mtu":
+		o.Old = strconv.Itoa(a.MTU)
+	case "mac":
+		o.Old = a.HardwareAddr.String()
+	case "master":
+		o.Old = ""
+		if a.MasterIndex > 0 {
+			m, err := h.LinkByIndex(a.MasterIndex)
+			if err != nil {
+				return failed(o.describe(o.Value), err)
+			}
+			o.Old = m.Attrs().Name
+		}
+	}
+	o.Learned = true
+	if err := o.set(h, l, o.Value); err != nil {
 		return failed(o.describe(o.Value), err)
 	}
 	return nil
@@ -169,10 +199,14 @@ func (o *LinkSet) Apply(k *kernel.Kernel) error {
 
 // Revert implements Op.
 func (o *LinkSet) Revert(k *kernel.Kernel) error {
-	if o.Value == o.Old {
+	if !o.Learned || o.Value == o.Old {
 		return nil
 	}
-	if err := o.set(k, o.Old); err != nil && !gone(err) {
+	_, h, l, err := linkByName(k, o.NS, o.Name)
+	if err == nil {
+		err = o.set(h, l, o.Old)
+	}
+	if err != nil && !gone(err) {
 		return failed(o.describe(o.Old), err)
 	}
 	return nil
@@ -194,11 +228,7 @@ func (o *LinkSet) describe(v string) string {
 	return fmt.Sprintf("set %s of link %q%s to %s", o.Attr, o.Name, inNS(o.NS), v)
 }
 
-func (o *LinkSet) set(k *kernel.Kernel, v string) error {
-	_, h, l, err := linkByName(k, o.NS, o.Name)
-	if err != nil {
-		return err
-	}
+func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string) error {
 	switch o.Attr {
 	case "up":
 		if v == "true" {
@@ -223,7 +253,7 @@ func (o *LinkSet) set(k *kernel.Kernel, v string) error {
 		}
 		m, err := h.LinkByName(v)
 		if err != nil {
-			return fmt.Errorf("bridge %q: %w", v, err)
+			return fmt.Errorf("no bridge %q%s", v, inNS(o.NS))
 		}
 		return h.LinkSetMaster(l, m)
 	}

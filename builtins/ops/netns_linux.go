@@ -41,7 +41,7 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 		return failed(fmt.Sprintf("add namespace %q", o.Name), err)
 	}
 	if o.Lo {
-		if err := setUp(ns, "lo", true); err != nil {
+		if err := loUp(ns); err != nil {
 			k.DeleteNamed(o.Name)
 			return failed(fmt.Sprintf("bring up lo in namespace %q", o.Name), err)
 		}
@@ -73,19 +73,15 @@ func (o *NetnsAdd) Explain() []string {
 	return cmds
 }
 
-func setUp(ns *kernel.Namespace, name string, up bool) error {
+// loUp brings up the loopback of a new namespace, which is always
+// interface 1, without looking it up.
+func loUp(ns *kernel.Namespace) error {
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
 	}
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return err
-	}
-	if up {
-		return h.LinkSetUp(l)
-	}
-	return h.LinkSetDown(l)
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+	return h.LinkSetUp(lo)
 }
 
 // linkByName finds a link in a namespace of the kernel.

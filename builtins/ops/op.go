@@ -37,6 +37,13 @@ type Creator interface {
 	Creates() string
 }
 
+// A Learner operation learns part of its state while it is applied (the
+// value it replaces, for Revert). The journal records its parameters again
+// once it is done.
+type Learner interface {
+	Learns()
+}
+
 // A Warning is an error from Revert that is reported but does not stop the
 // rollback: the operation counts as reverted.
 type Warning struct{ Msg string }

@@ -179,6 +179,14 @@ func (j *journal) replay(data []byte) error {
 			if e == nil {
 				return fmt.Errorf("journal line %d: %q of unknown operation %d", line, r.T, r.ID)
 			}
+			if r.Args != nil {
+				// What the operation learned while it was applied.
+				op, err := ops.Decode(e.Op.Kind(), r.Args)
+				if err != nil {
+					return fmt.Errorf("journal line %d: %w", line, err)
+				}
+				e.Op = op
+			}
 			e.State = map[string]OpState{"done": Done, "fail": Failed, "undone": Undone}[r.T]
 		default:
 			return fmt.Errorf("journal line %d: unknown record type %q", line, r.T)
@@ -238,8 +246,15 @@ func (j *journal) newOp(st *Step, op ops.Op) (*Entry, error) {
 }
 
 func (j *journal) mark(e *Entry, s OpState) error {
-	t := map[OpState]string{Done: "done", Failed: "fail", Undone: "undone"}[s]
-	if err := j.append(record{T: t, ID: e.ID}); err != nil {
+	r := record{T: map[OpState]string{Done: "done", Failed: "fail", Undone: "undone"}[s], ID: e.ID}
+	if _, ok := e.Op.(ops.Learner); ok && s == Done {
+		args, err := ops.Encode(e.Op)
+		if err != nil {
+			return err
+		}
+		r.Args = args
+	}
+	if err := j.append(r); err != nil {
 		return err
 	}
 	e.State = s

@@ -116,3 +116,32 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+func TestJournalRecordsWhatAnOpLearned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	j, err := openJournal(path, Meta{Version: 1, Name: "lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := j.newStep("s", "")
+	op := &ops.LinkSet{NS: "earth", Name: "e0", Attr: "master", Value: "br0"}
+	e, _ := j.newOp(st, op)
+	op.Old, op.Learned = "br1", true // as Apply does
+	j.mark(e, Done)
+	pending := &ops.LinkSet{NS: "earth", Name: "e1", Attr: "up", Value: "true"}
+	j.newOp(st, pending) // nsh killed while applying it
+	j.close()
+
+	j2, err := openJournal(path, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.close()
+	got := j2.byID[e.ID].Op.(*ops.LinkSet)
+	if got.Old != "br1" || !got.Learned {
+		t.Errorf("replayed op = %+v, want Old br1 and Learned", got)
+	}
+	if p := j2.byID[e.ID+1].Op.(*ops.LinkSet); p.Learned {
+		t.Errorf("a pending op claims to have learned its old value: %+v", p)
+	}
+}

@@ -139,8 +139,12 @@ func Open(o Options) (*Session, error) {
 		s.mine = nil // the sandbox belongs to the session, not to a run
 	} else if sb := s.j.meta.Sandbox; sb != "" {
 		if err := s.K.SetHost(sb); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("session %q: its sandbox is gone (%v); run `nsh down --session %s`", o.Name, err, o.Name)
+			if !o.Existing || !errors.Is(err, kernel.ErrNoNamespace) {
+				s.Close()
+				return nil, fmt.Errorf("session %q: its sandbox is gone (%v); run `nsh down --session %s`", o.Name, err, o.Name)
+			}
+			// undo and down: what was made in the sandbox went with it.
+			s.K.HostGone(sb)
 		}
 	}
 	return s, nil
@@ -283,6 +287,29 @@ func (s *Session) Rollback() error {
 	s.cur = nil
 	err := s.revert(s.mine)
 	s.mine = nil
+	return err
+}
+
+// Mark returns how many steps this process has created so far, for
+// RevertSince.
+func (s *Session) Mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mine)
+}
+
+// RevertSince reverts the steps this process created after Mark returned
+// mark, newest first, and leaves the earlier ones alone: the REPL uses it
+// to revert one failed or interrupted statement.
+func (s *Session) RevertSince(mark int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = nil
+	if mark < 0 || mark > len(s.mine) {
+		mark = len(s.mine)
+	}
+	err := s.revert(s.mine[mark:])
+	s.mine = s.mine[:mark]
 	return err
 }
 
