@@ -217,6 +217,11 @@ func (s *Session) Apply(op ops.Op) error {
 	return s.j.mark(e, Done)
 }
 
+// Warn reports a warning through the session's warn function, for a
+// builtin that finds a problem it does not fix itself (a FORWARD policy
+// that drops what the lab forwards).
+func (s *Session) Warn(msg string) { s.warn(msg) }
+
 // Note shows commands that run without changing what the journal tracks
 // (exec_in), where --explain shows operations.
 func (s *Session) Note(cmds []string) {

@@ -1,0 +1,84 @@
+package builtins
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/interp/session"
+	"go.starlark.net/starlark"
+)
+
+func init() {
+	extra["lookup"] = starlark.NewBuiltin("lookup", lookupBuiltin)
+}
+
+// SessionNamespaces returns the names of the namespaces that s created and
+// that its journal says are still there, oldest first; the sandbox is not
+// among them.
+func SessionNamespaces(s *session.Session) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, st := range s.Steps() {
+		for _, e := range st.Entries {
+			if a, ok := e.Op.(*ops.NetnsAdd); ok && !a.Sandbox && e.Live() && !seen[a.Name] {
+				seen[a.Name] = true
+				out = append(out, a.Name)
+			}
+		}
+	}
+	return out
+}
+
+// lookup(name, ns=None) finds an existing namespace or link by name.
+func lookupBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	var ns starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "ns?", &ns); err != nil {
+		return nil, err
+	}
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, errors.New("name is empty")
+	}
+	if ns != starlark.None {
+		nsName, err := env.nsName(ns, "ns")
+		if err != nil {
+			return nil, err
+		}
+		return env.lookupLink(nsName, name)
+	}
+	if name == kernel.HostName {
+		return env.netns(name), nil
+	}
+	if kernel.ValidateNetnsName(name) == nil && env.kern().Exists(name) {
+		if _, err := env.kern().Namespace(name); err != nil {
+			return nil, err
+		}
+		return env.netns(name), nil
+	}
+	if err := kernel.ValidateIfName(name); err != nil {
+		return nil, fmt.Errorf("no namespace named %q, and %w", name, err)
+	}
+	places := append([]string{kernel.HostName}, SessionNamespaces(env.Session)...)
+	var found []*Link
+	var where []string
+	for _, p := range places {
+		if l, err := env.lookupLink(p, name); err == nil {
+			found = append(found, l)
+			where = append(where, p)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no namespace or link named %q (links are looked for in %s; give ns= to look elsewhere)", name, strings.Join(places, ", "))
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("links named %q are in %s: say which with ns=", name, strings.Join(where, " and "))
+}
