@@ -166,5 +166,13 @@ func ipForward(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if ns == starlark.None {
 		ns = starlark.String(kernel.HostName)
 	}
-	return doSysctl(thread, ns, "net.ipv4.ip_forward", starlark.Bool(on))
+	old, err := doSysctl(thread, ns, "net.ipv4.ip_forward", starlark.Bool(on))
+	if err == nil && on {
+		if env, eerr := envOf(thread); eerr == nil {
+			if name, nerr := env.nsName(ns, "ns"); nerr == nil {
+				checkForwarding(thread, name) // rules.go: warn if FORWARD drops
+			}
+		}
+	}
+	return old, err
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nshlab/nsh/builtins/ipt"
 	"github.com/nshlab/nsh/interp/session"
 )
 
@@ -167,8 +168,10 @@ func runStatus(c *ctx) error {
 	}
 	if len(out) == 0 {
 		fmt.Fprintln(c.stdout, "no sessions")
+		fmt.Fprintln(c.stdout, iptablesLine())
 		return nil
 	}
+	defer func() { fmt.Fprintf(c.stdout, "\n%s\n", iptablesLine()) }()
 	for i, js := range out {
 		if i > 0 {
 			fmt.Fprintln(c.stdout)
@@ -200,4 +203,14 @@ func runStatus(c *ctx) error {
 		}
 	}
 	return nil
+}
+
+// iptablesLine names the iptables backend that rules are added with: the
+// one the machine's own iptables command uses (or $NSH_IPTABLES).
+func iptablesLine() string {
+	b, err := ipt.Detect()
+	if err != nil {
+		return "iptables: " + err.Error()
+	}
+	return "iptables: " + b.String()
 }

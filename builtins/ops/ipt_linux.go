@@ -1,0 +1,162 @@
+package ops
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/nshlab/nsh/builtins/ipt"
+	"github.com/nshlab/nsh/builtins/kernel"
+)
+
+// IptRule adds one iptables rule in a namespace, as
+// `ip netns exec NS iptables -t TABLE -A CHAIN ARGS...`. Args is the whole
+// rule specification, including the "-m comment --comment nsh:SESSION"
+// match that marks the rule as nsh's; Revert deletes exactly that rule
+// (iptables -D with the same specification), so that rules others added
+// to the chain meanwhile are left alone.
+type IptRule struct {
+	NS    string   `json:"ns"`
+	Table string   `json:"table"`
+	Chain string   `json:"chain"`
+	Args  []string `json:"args"`
+	// Insert puts the rule first in its chain (iptables -I CHAIN 1), so
+	// that it takes effect before the rules already there; otherwise it is
+	// appended (-A), as the tutorials do.
+	Insert bool `json:"insert,omitempty"`
+	// Bin is the iptables binary that added the rule, so that the rule is
+	// deleted through the same backend (nf_tables or legacy).
+	Bin string `json:"bin,omitempty"`
+	// NewTable records that the table did not exist before the rule was
+	// added: iptables-nft created it, and Revert removes it again if
+	// nothing else is left in it, so that iptables-save is as before.
+	NewTable bool `json:"new_table,omitempty"`
+}
+
+func init() { Register("ipt.rule", func() Op { return new(IptRule) }) }
+
+// Kind implements Op.
+func (o *IptRule) Kind() string { return "ipt.rule" }
+
+// Learns implements Learner: Apply learns NewTable.
+func (o *IptRule) Learns() {}
+
+// Namespaces implements Scoped: a rule dies with its namespace.
+func (o *IptRule) Namespaces() []string { return scope(o.NS) }
+
+func (o *IptRule) what() string {
+	return fmt.Sprintf("iptables rule %s in %s %s%s", ShellJoinRule(o.Args), o.Table, o.Chain, inNS(o.NS))
+}
+
+// Apply implements Op.
+func (o *IptRule) Apply(k *kernel.Kernel) error {
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		return failed("add "+o.what(), err)
+	}
+	h, err := ipt.Open(o.Bin)
+	if err != nil {
+		return fmt.Errorf("failed to add %s: %w", o.what(), err)
+	}
+	o.Bin = h.Path
+	return ns.Do(func() error {
+		if h.NFT() {
+			exists, err := h.TableExists(o.Table)
+			if err != nil {
+				return fmt.Errorf("failed to add %s: %w", o.what(), err)
+			}
+			o.NewTable = !exists
+		}
+		if o.Insert {
+			err = h.Insert(o.Table, o.Chain, 1, o.Args)
+		} else {
+			err = h.Append(o.Table, o.Chain, o.Args)
+		}
+		if err != nil {
+			if o.NewTable {
+				h.DropTable(o.Table)
+			}
+			return fmt.Errorf("failed to add %s: %w", o.what(), err)
+		}
+		return nil
+	})
+}
+
+// Revert implements Op. A rule that is already gone, or whose namespace
+// is gone, counts as reverted; a rule that someone else deleted is
+// reported as a Warning.
+func (o *IptRule) Revert(k *kernel.Kernel) error {
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		if gone(err) {
+			return nil
+		}
+		return err
+	}
+	h, err := ipt.Open(o.Bin)
+	if err != nil {
+		return fmt.Errorf("failed to delete %s: %w", o.what(), err)
+	}
+	var warn string
+	err = ns.Do(func() error {
+		found, err := h.Delete(o.Table, o.Chain, o.Args)
+		if err != nil {
+			return fmt.Errorf("failed to delete %s: %w", o.what(), err)
+		}
+		if !found {
+			warn = fmt.Sprintf("%s was already gone: someone else deleted it", o.what())
+		}
+		if o.NewTable {
+			if _, err := h.DropTable(o.Table); err != nil {
+				warn = strings.TrimPrefix(warn+"; ", "; ") + err.Error()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if gone(err) {
+			return nil
+		}
+		return err
+	}
+	if warn != "" {
+		return &Warning{Msg: warn}
+	}
+	return nil
+}
+
+// Explain implements Op.
+func (o *IptRule) Explain() []string {
+	bin := "iptables"
+	if o.Bin != "" {
+		bin = filepath.Base(o.Bin)
+	}
+	argv := []string{bin}
+	if o.Table != "filter" {
+		argv = append(argv, "-t", o.Table)
+	}
+	if o.Insert {
+		argv = append(argv, "-I", o.Chain, "1")
+	} else {
+		argv = append(argv, "-A", o.Chain)
+	}
+	cmd := ShellJoinRule(append(argv, o.Args...))
+	if !isHost(o.NS) {
+		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
+	}
+	return []string{cmd}
+}
+
+// ShellJoinRule quotes and joins iptables arguments for a shell, leaving
+// the negation "!" bare as people write it.
+func ShellJoinRule(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "!" {
+			q[i] = a
+		} else {
+			q[i] = shellQuote(a)
+		}
+	}
+	return strings.Join(q, " ")
+}

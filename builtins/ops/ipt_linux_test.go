@@ -1,0 +1,113 @@
+package ops
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nshlab/nsh/builtins/ipt"
+	"github.com/nshlab/nsh/builtins/kernel"
+)
+
+func TestIptRuleExplain(t *testing.T) {
+	for _, c := range []struct {
+		op   *IptRule
+		want string
+	}{
+		{&IptRule{NS: "host", Table: "nat", Chain: "POSTROUTING", Args: []string{"-s", "10.0.0.0/16", "!", "-o", "planet-br", "-m", "comment", "--comment", "nsh:lab", "-j", "MASQUERADE"}},
+			"iptables -t nat -A POSTROUTING -s 10.0.0.0/16 ! -o planet-br -m comment --comment nsh:lab -j MASQUERADE"},
+		{&IptRule{NS: "earth", Table: "filter", Chain: "FORWARD", Insert: true, Bin: "/usr/sbin/iptables-legacy", Args: []string{"-i", "br0", "-j", "ACCEPT"}},
+			"ip netns exec earth iptables-legacy -I FORWARD 1 -i br0 -j ACCEPT"},
+		{&IptRule{NS: "host", Table: "filter", Chain: "INPUT", Args: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}},
+			"iptables -A INPUT -m comment --comment 'two words' -j ACCEPT"},
+	} {
+		if got := c.op.Explain(); !reflect.DeepEqual(got, []string{c.want}) {
+			t.Errorf("Explain = %q, want %q", got, c.want)
+		}
+	}
+}
+
+func TestIptRuleRoundTrip(t *testing.T) {
+	op := &IptRule{NS: "earth", Table: "nat", Chain: "OUTPUT", Args: []string{"-p", "tcp", "-j", "DNAT", "--to-destination", "10.0.0.2:80"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true}
+	b, err := Encode(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode("ipt.rule", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, op) {
+		t.Errorf("round trip gave %#v, want %#v", got, op)
+	}
+	if ns := op.Namespaces(); !reflect.DeepEqual(ns, []string{"earth"}) {
+		t.Errorf("Namespaces = %q", ns)
+	}
+}
+
+// TestIptRuleKernel applies and reverts a rule in a new namespace: the
+// rule appears with its comment, Revert deletes exactly it (a rule someone
+// else added stays), a second Revert warns, and the nft table that the
+// rule made goes with it.
+func TestIptRuleKernel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	h, err := ipt.Open("")
+	if errors.Is(err, ipt.ErrNotInstalled) {
+		t.Skip("iptables is not installed")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	name := "nsh-ipt-test-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if _, err := k.AddNamed(name); err != nil {
+		t.Fatal(err)
+	}
+	defer k.DeleteNamed(name)
+	save := func() string {
+		out, err := exec.Command("ip", "netns", "exec", name, h.Path+"-save").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	op := &IptRule{NS: name, Table: "nat", Chain: "POSTROUTING", Args: ipt.WithComment([]string{"-s", "10.9.0.0/16", "-j", "MASQUERADE"}, "unit")}
+	if err := op.Apply(k); err != nil {
+		t.Fatal(err)
+	}
+	if h.NFT() && !op.NewTable {
+		t.Error("Apply did not learn that it made the nat table")
+	}
+	if !strings.Contains(save(), `-A POSTROUTING -s 10.9.0.0/16 -m comment --comment "nsh:unit" -j MASQUERADE`) {
+		t.Errorf("rule missing:\n%s", save())
+	}
+	// A second, identical rule, as if someone else had added it: Revert
+	// deletes one and leaves the other.
+	if out, err := exec.Command("ip", append([]string{"netns", "exec", name, h.Path, "-t", "nat", "-A", "POSTROUTING"}, op.Args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := op.Revert(k); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(save(), "nsh:unit"); n != 1 {
+		t.Errorf("%d rules after Revert, want 1", n)
+	}
+	if err := op.Revert(k); err != nil {
+		t.Fatal(err)
+	}
+	var w *Warning
+	if err := op.Revert(k); !errors.As(err, &w) || !strings.Contains(w.Msg, "already gone") {
+		t.Errorf("Revert of a deleted rule: %v, want a warning", err)
+	}
+	if h.NFT() && strings.Contains(save(), "*nat") {
+		t.Errorf("the nat table is left:\n%s", save())
+	}
+}
