@@ -108,7 +108,7 @@ func (in *Interp) load(thread *starlark.Thread, name string) (starlark.StringDic
 	if !strings.HasPrefix(key, StdlibPrefix) {
 		child.SetLocal(dirKey, filepath.Dir(key))
 	}
-	m.globals, m.err = starlark.ExecFileOptions(FileOptions, child, displayName(key), src, in.Predeclared)
+	m.globals, m.err = starlark.ExecFileOptions(FileOptions, child, displayName(key), src, in.predeclaredFor(key))
 	m.loading = false
 	if m.err != nil {
 		m.err = fmt.Errorf("in module %s: %w", name, m.err)

@@ -293,16 +293,16 @@ func (k *Kernel) Close() {
 // every process and outlive nsh. When nsh already runs there, fn runs
 // directly; otherwise on a thread that is never reused afterwards.
 func inMachineMountNS(fn func() error) error {
-	fd, err := machineMountNS()
-	if err != nil {
-		return err
-	}
-	if fd < 0 {
-		return fn()
-	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with us
+		runtime.LockOSThread()
+		fd := machineMountNS()
+		// The thread is never unlocked: fn may leave it in another network
+		// namespace (createNamed unshares one), so it ends with us.
+		if fd < 0 {
+			errc <- fn()
+			return
+		}
 		errc <- func() error {
 			defer unix.Close(fd)
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -320,12 +320,13 @@ func inMachineMountNS(fn func() error) error {
 // machineMountNS opens the machine's own mount namespace: that of PID 1,
 // or, where PID 1's namespaces are closed to us (as under some VM and
 // container inits), that of the kernel thread kthreadd, which is the
-// initial one. It returns -1 if nsh already runs in it, or if neither can
-// be read (then nsh can only work in its own).
-func machineMountNS() (int, error) {
+// initial one. It returns -1 if the calling thread (locked to its
+// goroutine) already runs in it, or if neither can be read (then nsh can
+// only work in its own).
+func machineMountNS() int {
 	var self unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
-		return -1, nil
+	if err := unix.Stat("/proc/thread-self/ns/mnt", &self); err != nil {
+		return -1
 	}
 	for _, pid := range []string{"1", "2"} {
 		if pid == "2" {
@@ -345,11 +346,11 @@ func machineMountNS() (int, error) {
 		}
 		if st.Ino == self.Ino && st.Dev == self.Dev {
 			unix.Close(fd)
-			return -1, nil
+			return -1
 		}
-		return fd, nil
+		return fd
 	}
-	return -1, nil
+	return -1
 }
 
 // openPinned opens a namespace pinned at path as the machine's own mount

@@ -1,0 +1,147 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// crashLab builds a lot, step by step, then waits for a spawned process
+// that never ends, so that nsh can be killed at any point of it.
+const crashLab = `
+for i in range(6):
+    step("s%d" % i)
+    n = netns("{N}n%d" % i)
+    a, b = veth("{N}a%d" % i, "{N}b%d" % i, ns=n)
+    a.addr("10.70.%d.2/24" % i).up()
+    b.addr("10.70.%d.1/24" % i).up()
+    br = bridge("{N}r%d" % i).up()
+    n.route("default", via="10.70.%d.1" % i)
+    sysctl(n, "net.ipv4.ip_forward", 1)
+step("wait")
+p = spawn(n, ["sleep", "600"])
+print("PID", p.pid)
+p.wait()
+`
+
+// TestSIGKILL kills `nsh run` with SIGKILL after a growing number of
+// operations has reached the journal, and at the end while it idles, and
+// checks that `nsh down` from another process removes everything: the
+// namespaces, the links, the spawned process, the sandbox and the session.
+func TestSIGKILL(t *testing.T) {
+	requireRoot(t)
+	for _, after := range []int{1, 2, 3, 5, 8, 13, 21, 34, 45, -1} {
+		name := fmt.Sprintf("after_%d_ops", after)
+		if after < 0 {
+			name = "idle_at_end"
+		}
+		t.Run(name, func(t *testing.T) {
+			before := snapshot(t)
+			session := uniq("t")
+			n := uniq("k")
+			script := writeLab(t, "crash", lab(crashLab, map[string]string{"N": n}))
+			cmd, out := startNsh(t, "run", script, "--sandbox", "--session", session)
+			if after > 0 {
+				if !waitFor(30*time.Second, func() bool { return journalOps(session) >= after }) {
+					t.Fatalf("the journal never reached %d operations:\n%s", after, out)
+				}
+			} else {
+				if !waitFor(30*time.Second, func() bool { return strings.Contains(out.String(), "PID ") }) {
+					t.Fatalf("the lab never got to its end:\n%s", out)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			pid := 0
+			if strings.Contains(out.String(), "PID ") {
+				pid = pidFrom(t, out.String(), "PID")
+			}
+			ops := journalOps(session)
+			if ops == 0 {
+				// Killed before the journal had its first operation:
+				// there is nothing to tear down, only maybe a session
+				// directory.
+				if _, err := os.Stat(filepath.Join("/run/nsh", session, "journal")); err != nil {
+					os.RemoveAll(filepath.Join("/run/nsh", session))
+					assertClean(t, before)
+					return
+				}
+			}
+			r := nsh(t, "down", "--session", session)
+			if r.code != 0 {
+				t.Fatalf("down after SIGKILL at %d operations: %s", ops, r)
+			}
+			if pid != 0 && !waitGone(pid) {
+				t.Errorf("spawned process %d survived down", pid)
+			}
+			for i := 0; i < 6; i++ {
+				if netnsExists(fmt.Sprintf("%sn%d", n, i)) {
+					t.Errorf("namespace %sn%d survived down", n, i)
+				}
+			}
+			assertClean(t, before)
+			// down again is a no-op error, not a crash.
+			if r := nsh(t, "down", "--session", session); r.code == 0 || !strings.Contains(r.stderr, "no session") {
+				t.Errorf("second down: %s", r)
+			}
+		})
+	}
+}
+
+// TestSIGKILLThenUndo kills nsh while it idles at the end of a lab with
+// several steps, and undoes the steps one by one from new processes.
+func TestSIGKILLThenUndo(t *testing.T) {
+	requireRoot(t)
+	session := uniq("t")
+	downAtEnd(t, session)
+	n := uniq("ku")
+	script := writeLab(t, "crashundo", lab(crashLab, map[string]string{"N": n}))
+	cmd, out := startNsh(t, "run", script, "--sandbox", "--session", session)
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(out.String(), "PID ") }) {
+		t.Fatalf("the lab never got to its end:\n%s", out)
+	}
+	pid := pidFrom(t, out.String(), "PID")
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	mustNsh(t, "undo", "--session", session)
+	if !waitGone(pid) {
+		t.Errorf("undo of step wait left process %d", pid)
+	}
+	if !netnsExists(n + "n5") {
+		t.Fatalf("undo of step wait removed step s5's namespace")
+	}
+	mustNsh(t, "undo", "--session", session, "--steps", "2")
+	if netnsExists(n+"n5") || netnsExists(n+"n4") || !netnsExists(n+"n3") {
+		t.Errorf("undo --steps 2 did not revert exactly s5 and s4")
+	}
+	mustNsh(t, "down", "--session", session)
+}
+
+// TestDownWhenSandboxGone checks that down finishes a session whose
+// sandbox someone deleted, and then touches nothing in the machine's own
+// namespace.
+func TestDownWhenSandboxGone(t *testing.T) {
+	requireRoot(t)
+	session := uniq("t")
+	downAtEnd(t, session)
+	n := uniq("sg")
+	script := writeLab(t, "sbgone", lab(`
+bridge("{N}")
+netns("{N}n")
+`, map[string]string{"N": n}))
+	mustNsh(t, "run", script, "--sandbox", "--session", session)
+	sb := sandboxOf(t, session)
+	if out, err := execOut("ip", "netns", "delete", sb); err != nil {
+		t.Fatalf("ip netns delete: %v %s", err, out)
+	}
+	r := mustNsh(t, "down", "--session", session)
+	_ = r
+	if netnsExists(n + "n") {
+		t.Errorf("down left namespace %sn", n)
+	}
+}
