@@ -38,6 +38,7 @@ type Namespace struct {
 	mu     sync.Mutex
 	nl     *netlink.Handle
 	closed bool
+	links  map[string]LinkInfo // see LinkInfo
 }
 
 // Own reports whether n is the namespace the nsh process runs in, so that
@@ -234,7 +235,7 @@ func (k *Kernel) Exists(name string) bool {
 // the thread that creates it, while it is inside, so that no thread has to
 // switch namespaces for them.
 func (k *Kernel) AddNamed(name string) (*Namespace, error) {
-	ns, err := createNamed(name)
+	ns, err := createNamed(name, k.own.fd)
 	if err != nil {
 		return nil, err
 	}
@@ -288,31 +289,74 @@ func (k *Kernel) Close() {
 	}
 }
 
-// inMachineMountNS runs fn on a thread that is in the machine's own mount
-// namespace (see machineMountNS), so that /run/netns pins are visible to
-// every process and outlive nsh. When nsh already runs there, fn runs
-// directly; otherwise on a thread that is never reused afterwards.
+// machineMnt is the machine's own mount namespace (see machineMountNS),
+// opened once: -1 when nsh already runs in it, which is the usual case.
+var machineMnt = sync.OnceValue(machineMountNS)
+
+// inMachineMountNS runs fn in the machine's own mount namespace, so that
+// /run/netns pins are visible to every process and outlive nsh. When nsh
+// already runs there, fn runs on the calling goroutine; otherwise on a
+// thread that enters it and is never reused afterwards. fn must not change
+// the thread's network namespace: createNamed does that with its own
+// thread handling.
 func inMachineMountNS(fn func() error) error {
+	if machineMnt() < 0 {
+		return fn()
+	}
+	return onDisposableThread(fn)
+}
+
+// onDisposableThread runs fn on a locked thread that has entered the
+// machine's mount namespace (if nsh is not in it), and that ends with fn:
+// fn may leave it in any namespace.
+func onDisposableThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
-		fd := machineMountNS()
-		// The thread is never unlocked: fn may leave it in another network
-		// namespace (createNamed unshares one), so it ends with us.
-		if fd < 0 {
-			errc <- fn()
-			return
-		}
+		runtime.LockOSThread() // never unlocked: the thread ends with us
 		errc <- func() error {
-			defer unix.Close(fd)
-			if err := unix.Unshare(unix.CLONE_FS); err != nil {
-				return fmt.Errorf("failed to unshare the thread's fs: %w", err)
-			}
-			if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("failed to enter the machine's mount namespace: %w", err)
+			if fd := machineMnt(); fd >= 0 {
+				if err := unix.Unshare(unix.CLONE_FS); err != nil {
+					return fmt.Errorf("failed to unshare the thread's fs: %w", err)
+				}
+				if err := unix.Setns(fd, unix.CLONE_NEWNS); err != nil {
+					return fmt.Errorf("failed to enter the machine's mount namespace: %w", err)
+				}
 			}
 			return fn()
 		}()
+	}()
+	return <-errc
+}
+
+// inNewNetns runs fn on a locked thread that has unshared a new network
+// namespace, in the machine's mount namespace. When nsh runs in that mount
+// namespace, the thread switches back to back (a setns) and is reused, which
+// is much cheaper than a thread per namespace; otherwise it is disposed of.
+func inNewNetns(back netns.NsHandle, fn func() error) error {
+	if machineMnt() >= 0 {
+		return onDisposableThread(func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("failed to create a network namespace: %w", err)
+			}
+			return fn()
+		})
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // nothing changed
+			errc <- fmt.Errorf("failed to create a network namespace: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(back); err != nil {
+			// Stay locked: the runtime ends the thread with this goroutine.
+			errc <- errors.Join(ferr, fmt.Errorf("failed to return from a new namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }
@@ -322,10 +366,11 @@ func inMachineMountNS(fn func() error) error {
 // container inits), that of the kernel thread kthreadd, which is the
 // initial one. It returns -1 if the calling thread (locked to its
 // goroutine) already runs in it, or if neither can be read (then nsh can
-// only work in its own).
+// only work in its own). Threads that never unshared their fs share the
+// process's mount namespace, so the answer holds for the whole process.
 func machineMountNS() int {
 	var self unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/mnt", &self); err != nil {
+	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
 		return -1
 	}
 	for _, pid := range []string{"1", "2"} {
@@ -404,19 +449,19 @@ var runDirOnce struct {
 	done bool
 }
 
-func createNamed(name string) (*Namespace, error) {
+// createNamed creates a namespace pinned at /run/netns/NAME. back is
+// nsh's own network namespace, to which the creating thread returns.
+func createNamed(name string, back netns.NsHandle) (*Namespace, error) {
 	path := filepath.Join(NetnsRunDir, name)
-	ns := &Namespace{Name: name, Path: path}
 	err := inMachineMountNS(func() error {
 		runDirOnce.Lock()
+		defer runDirOnce.Unlock()
 		if !runDirOnce.done {
 			if err := ensureRunDir(); err != nil {
-				runDirOnce.Unlock()
 				return err
 			}
 			runDirOnce.done = true
 		}
-		runDirOnce.Unlock()
 		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
 		if err != nil {
 			if errors.Is(err, os.ErrExist) {
@@ -424,14 +469,15 @@ func createNamed(name string) (*Namespace, error) {
 			}
 			return fmt.Errorf("failed to create %s: %w", path, err)
 		}
-		f.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			os.Remove(path)
-			return fmt.Errorf("failed to create a network namespace: %w", err)
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		return f.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	ns := &Namespace{Name: name, Path: path, fd: -1}
+	err = inNewNetns(back, func() error {
+		const self = "/proc/thread-self/ns/net"
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			os.Remove(path)
 			return fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 		}
 		// This thread is inside the new namespace: open its file and a
@@ -447,9 +493,13 @@ func createNamed(name string) (*Namespace, error) {
 		return nil
 	})
 	if err != nil {
-		if ns.fd > 0 {
+		if ns.fd >= 0 {
 			ns.fd.Close()
 		}
+		if ns.nl != nil {
+			ns.nl.Close()
+		}
+		deleteNamed(name) // the pin, if it was made, and the file
 		return nil, err
 	}
 	return ns, nil

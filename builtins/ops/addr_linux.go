@@ -31,11 +31,31 @@ func (o *AddrAdd) Apply(k *kernel.Kernel) error {
 	if err != nil {
 		return fmt.Errorf("failed to %s: bad CIDR", what)
 	}
-	_, h, l, err := linkByName(k, o.NS, o.Link)
+	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(what, err)
 	}
-	if err := h.AddrAdd(l, a); err != nil {
+	h, err := ns.Netlink()
+	if err != nil {
+		return failed(what, err)
+	}
+	lookup := true
+	if li, ok := ns.Known(o.Link); ok && li.Index > 0 {
+		err = h.AddrAdd(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: li.Index, Name: o.Link}}, a)
+		if err != nil {
+			ns.ForgetLink(o.Link)
+		}
+		// Gone means deleted and maybe made again: look it up.
+		lookup = gone(err)
+	}
+	if lookup {
+		l, lerr := h.LinkByName(o.Link)
+		if lerr != nil {
+			return failed(what, lerr)
+		}
+		err = h.AddrAdd(l, a)
+	}
+	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("failed to %s: the link already has that address", what)
 		}

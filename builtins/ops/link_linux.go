@@ -84,6 +84,14 @@ func (o *LinkAdd) Apply(k *kernel.Kernel) error {
 		}
 		return failed(what, err)
 	}
+	// The library looked the new link up for its index; both ends are down
+	// and in no bridge, as the kernel creates them.
+	ns.Remember(o.Name, kernel.LinkInfo{Index: l.Attrs().Index})
+	if o.Type == "veth" {
+		if pns, err := k.Namespace(o.PeerNS); err == nil {
+			pns.Remember(o.Peer, kernel.LinkInfo{})
+		}
+	}
 	return nil
 }
 
@@ -109,6 +117,10 @@ func inNSOrHost(ns string) string {
 
 // Revert implements Op.
 func (o *LinkAdd) Revert(k *kernel.Kernel) error {
+	forget(k, o.NS, o.Name)
+	if o.Type == "veth" {
+		forget(k, o.PeerNS, o.Peer)
+	}
 	_, h, l, err := linkByName(k, o.NS, o.Name)
 	if err != nil {
 		if gone(err) {
@@ -168,9 +180,66 @@ func (o *LinkSet) Namespaces() []string { return scope(o.NS) }
 
 // Apply implements Op.
 func (o *LinkSet) Apply(k *kernel.Kernel) error {
-	_, h, l, err := linkByName(k, o.NS, o.Name)
+	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(o.describe(o.Value), err)
+	}
+	if li, ok := ns.Known(o.Name); ok && li.Index > 0 && (o.Attr == "up" || o.Attr == "master") {
+		err := o.applyKnown(ns, li)
+		if err == nil {
+			return nil
+		}
+		ns.ForgetLink(o.Name)
+		if !gone(err) {
+			return failed(o.describe(o.Value), err)
+		}
+		// Deleted and maybe made again by someone else: look it up.
+	}
+	err = o.applyLookup(k, ns)
+	if err != nil {
+		ns.ForgetLink(o.Name)
+		return failed(o.describe(o.Value), err)
+	}
+	return nil
+}
+
+// applyKnown sets up or master on a link nsh created, from what it knows
+// of it: one round trip instead of two or three.
+func (o *LinkSet) applyKnown(ns *kernel.Namespace, li kernel.LinkInfo) error {
+	h, err := ns.Netlink()
+	if err != nil {
+		return err
+	}
+	l := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: li.Index, Name: o.Name}}
+	switch o.Attr {
+	case "up":
+		o.Old = strconv.FormatBool(li.Up)
+		o.Learned = true
+		if err := o.set(h, l, o.Value, ns); err != nil {
+			return err
+		}
+		li.Up = o.Value == "true"
+	case "master":
+		o.Old = li.Master
+		o.Learned = true
+		if err := o.set(h, l, o.Value, ns); err != nil {
+			return err
+		}
+		li.Master = o.Value
+	}
+	ns.Remember(o.Name, li)
+	return nil
+}
+
+// applyLookup looks the link up, learns the value it replaces, and sets it.
+func (o *LinkSet) applyLookup(k *kernel.Kernel, ns *kernel.Namespace) error {
+	h, err := ns.Netlink()
+	if err != nil {
+		return err
+	}
+	l, err := h.LinkByName(o.Name)
+	if err != nil {
+		return err
 	}
 	a := l.Attrs()
 	switch o.Attr {
@@ -185,16 +254,43 @@ func (o *LinkSet) Apply(k *kernel.Kernel) error {
 		if a.MasterIndex > 0 {
 			m, err := h.LinkByIndex(a.MasterIndex)
 			if err != nil {
-				return failed(o.describe(o.Value), err)
+				return err
 			}
 			o.Old = m.Attrs().Name
 		}
 	}
 	o.Learned = true
-	if err := o.set(h, l, o.Value); err != nil {
-		return failed(o.describe(o.Value), err)
+	if err := o.set(h, l, o.Value, ns); err != nil {
+		return err
+	}
+	// A link nsh created (known, index not yet learned) is known from now.
+	if li, ok := ns.Known(o.Name); ok {
+		li.Index = a.Index
+		switch o.Attr {
+		case "up":
+			li.Up = o.Value == "true"
+			li.Master = masterName(h, a)
+		case "master":
+			li.Up = a.Flags&net.FlagUp != 0
+			li.Master = o.Value
+		default:
+			li.Up = a.Flags&net.FlagUp != 0
+			li.Master = masterName(h, a)
+		}
+		ns.Remember(o.Name, li)
 	}
 	return nil
+}
+
+// masterName returns the name of a link's bridge, or "".
+func masterName(h *netlink.Handle, a *netlink.LinkAttrs) string {
+	if a.MasterIndex == 0 {
+		return ""
+	}
+	if m, err := h.LinkByIndex(a.MasterIndex); err == nil {
+		return m.Attrs().Name
+	}
+	return ""
 }
 
 // Revert implements Op.
@@ -202,9 +298,10 @@ func (o *LinkSet) Revert(k *kernel.Kernel) error {
 	if !o.Learned || o.Value == o.Old {
 		return nil
 	}
-	_, h, l, err := linkByName(k, o.NS, o.Name)
+	forget(k, o.NS, o.Name)
+	ns, h, l, err := linkByName(k, o.NS, o.Name)
 	if err == nil {
-		err = o.set(h, l, o.Old)
+		err = o.set(h, l, o.Old, ns)
 	}
 	if err != nil && !gone(err) {
 		return failed(o.describe(o.Old), err)
@@ -228,7 +325,7 @@ func (o *LinkSet) describe(v string) string {
 	return fmt.Sprintf("set %s of link %q%s to %s", o.Attr, o.Name, inNS(o.NS), v)
 }
 
-func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string) error {
+func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string, ns *kernel.Namespace) error {
 	switch o.Attr {
 	case "up":
 		if v == "true" {
@@ -250,6 +347,13 @@ func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string) error {
 	case "master":
 		if v == "" {
 			return h.LinkSetNoMaster(l)
+		}
+		if br, ok := ns.Known(v); ok && br.Index > 0 {
+			err := h.LinkSetMasterByIndex(l, br.Index)
+			if !gone(err) {
+				return err
+			}
+			ns.ForgetLink(v)
 		}
 		m, err := h.LinkByName(v)
 		if err != nil {
@@ -320,6 +424,8 @@ func nsLabel(ns string) string {
 }
 
 func move(k *kernel.Kernel, fromNS, name, toNS, newName string) error {
+	forget(k, fromNS, name)
+	forget(k, toNS, newName)
 	from, h, l, err := linkByName(k, fromNS, name)
 	if err != nil {
 		return err
@@ -369,4 +475,11 @@ func moveRename(from *kernel.Namespace, idx, fd int, name string) error {
 		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 		return err
 	})
+}
+
+// forget drops what nsh knows of a link, if its namespace is still there.
+func forget(k *kernel.Kernel, nsName, name string) {
+	if ns, err := k.Namespace(nsName); err == nil {
+		ns.ForgetLink(name)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
@@ -34,7 +35,26 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
 	hiddenEntryPoints()
-	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	stop := startProfile()
+	code := Main(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile to $NSH_CPUPROFILE, if set, for the
+// measurements in docs/performance.md.
+func startProfile() func() {
+	path := os.Getenv("NSH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nsh: NSH_CPUPROFILE:", err)
+		return func() {}
+	}
+	pprof.StartCPUProfile(f)
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // Main runs nsh with args and returns the exit code.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nshlab/nsh/builtins/ops"
@@ -41,6 +42,15 @@ type Meta struct {
 	Sandbox string `json:"sandbox,omitempty"` // the sandbox namespace's name
 	Script  string `json:"script,omitempty"`
 	Created string `json:"created"`
+	// BootID is the kernel's boot_id when the session began: a journal
+	// from another boot describes objects that no longer exist.
+	BootID string `json:"boot_id,omitempty"`
+}
+
+// BootID returns the running kernel's boot ID.
+func BootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
 }
 
 // OpState is an operation's state in the journal.
@@ -204,7 +214,13 @@ func (j *journal) step(id int) *Step {
 	return nil
 }
 
-// append writes one record and syncs it.
+// append writes one record. The write reaches the page cache before the
+// operation it records touches the kernel, so the record survives nsh
+// being killed at any point. It is not fsynced: the journal describes
+// kernel objects that a machine crash or reboot removes as well, and a
+// journal from an earlier boot is discarded when opened (Meta.BootID), so
+// durability beyond the process buys nothing. On a /run that is not
+// tmpfs, an fsync per record cost half of a lab's build time.
 func (j *journal) append(r record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -213,9 +229,6 @@ func (j *journal) append(r record) error {
 	b = append(b, '\n')
 	if _, err := j.f.Write(b); err != nil {
 		return fmt.Errorf("failed to write journal: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("failed to sync journal: %w", err)
 	}
 	return nil
 }
@@ -258,6 +271,28 @@ func (j *journal) mark(e *Entry, s OpState) error {
 		return err
 	}
 	e.State = s
+	return nil
+}
+
+// markUndone records in one write that entries are undone.
+func (j *journal) markUndone(entries []*Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, e := range entries {
+		b, err := json.Marshal(record{T: "undone", ID: e.ID})
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if _, err := j.f.Write(buf); err != nil {
+		return fmt.Errorf("failed to write journal: %w", err)
+	}
+	for _, e := range entries {
+		e.State = Undone
+	}
 	return nil
 }
 

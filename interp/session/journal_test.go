@@ -145,3 +145,26 @@ func TestJournalRecordsWhatAnOpLearned(t *testing.T) {
 		t.Errorf("a pending op claims to have learned its old value: %+v", p)
 	}
 }
+
+func TestStaleAfterReboot(t *testing.T) {
+	old := RunDir
+	RunDir = t.TempDir()
+	defer func() { RunDir = old }()
+	for name, boot := range map[string]string{"before": "not-this-boot", "now": BootID()} {
+		os.MkdirAll(Dir(name), 0o755)
+		j, err := openJournal(filepath.Join(Dir(name), "journal"), Meta{Version: 1, Name: name, BootID: boot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.close()
+	}
+	if !stale("before") {
+		t.Error("a journal from another boot is not stale")
+	}
+	if stale("now") {
+		t.Error("a journal from this boot is stale")
+	}
+	if BootID() == "" {
+		t.Error("no boot ID")
+	}
+}

@@ -114,15 +114,31 @@ func Open(o Options) (*Session, error) {
 	}
 	fresh := !Exists(o.Name)
 	s.fresh = fresh
-	meta := Meta{Version: 1, Name: o.Name, Script: o.Script, Created: time.Now().Format(time.RFC3339)}
+	meta := Meta{Version: 1, Name: o.Name, Script: o.Script, Created: time.Now().Format(time.RFC3339), BootID: BootID()}
 	if o.Sandbox {
 		meta.Sandbox = sandboxName(o.Name)
 	}
 	s.j, err = openJournal(filepath.Join(dir, "journal"), meta)
+	if err == nil && s.j.meta.BootID != "" && s.j.meta.BootID != meta.BootID {
+		// The lab went with the reboot; its journal must not be replayed
+		// against objects someone made since with the same names.
+		s.j.close()
+		os.Remove(filepath.Join(dir, "journal"))
+		os.RemoveAll(filepath.Join(dir, "proc"))
+		s.warn(fmt.Sprintf("session %q was made before the machine last booted; its lab is gone, so nsh forgot it", o.Name))
+		if o.Existing {
+			s.unlock()
+			os.RemoveAll(dir)
+			return nil, NoSession(o.Name)
+		}
+		s.fresh = true
+		s.j, err = openJournal(filepath.Join(dir, "journal"), meta)
+	}
 	if err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("session %q: %w", o.Name, err)
 	}
+	fresh = s.fresh
 	s.K, err = kernel.New()
 	if err != nil {
 		s.Close()
@@ -148,6 +164,13 @@ func Open(o Options) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// stale reports whether a session's journal was written before the
+// machine last booted.
+func stale(name string) bool {
+	st, err := Inspect(name)
+	return err == nil && st.Meta.BootID != "" && st.Meta.BootID != BootID()
 }
 
 // sandboxName returns a namespace name for a session's sandbox that no
@@ -349,21 +372,37 @@ func (s *Session) revert(steps []*Step) error {
 		}
 	}
 	var errs []error
+	// Entries whose revert is subsumed are marked undone in one write,
+	// made before the next revert that touches the kernel.
+	var subsumedMarks []*Entry
+	flush := func() error {
+		err := s.j.markUndone(subsumedMarks)
+		subsumedMarks = subsumedMarks[:0]
+		return err
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if !subsumed(e.Op, doomed) {
-			if err := e.Op.Revert(s.K); err != nil {
-				var w *ops.Warning
-				if !errors.As(err, &w) {
-					errs = append(errs, err)
-					continue
-				}
-				s.warn(w.Msg)
+		if subsumed(e.Op, doomed) {
+			subsumedMarks = append(subsumedMarks, e)
+			continue
+		}
+		if err := flush(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if err := e.Op.Revert(s.K); err != nil {
+			var w *ops.Warning
+			if !errors.As(err, &w) {
+				errs = append(errs, err)
+				continue
 			}
+			s.warn(w.Msg)
 		}
 		if err := s.j.mark(e, Undone); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
+	}
+	if err := flush(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
