@@ -44,6 +44,29 @@ func envOf(thread *starlark.Thread) (*Env, error) {
 	return env, nil
 }
 
+// envAndNS returns the thread's Env and resolves a builtin's ns argument
+// (see nsName).
+func envAndNS(thread *starlark.Thread, ns starlark.Value) (*Env, string, error) {
+	env, err := envOf(thread)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := env.nsName(ns, "ns")
+	return env, name, err
+}
+
+// optString unpacks an optional string argument: nil for None.
+func optString(v starlark.Value, param string) (*string, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	s, ok := starlark.AsString(v)
+	if !ok {
+		return nil, fmt.Errorf("for parameter %s: got %s, want string", param, v.Type())
+	}
+	return &s, nil
+}
+
 // kern returns the session's kernel.
 func (e *Env) kern() *kernel.Kernel { return e.Session.K }
 

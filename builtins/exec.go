@@ -59,11 +59,7 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(*ns, "ns")
+	env, nsName, err := envAndNS(thread, *ns)
 	if err != nil {
 		return nil, err
 	}
@@ -84,12 +80,12 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		k, v, _ := strings.Cut(kv, "=")
 		c.ExtraEnv[k] = v
 	}
-	if input != starlark.None {
-		s, ok := starlark.AsString(input)
-		if !ok {
-			return nil, fmt.Errorf("for parameter input: got %s, want string", input.Type())
-		}
-		c.Stdin = []byte(s)
+	in, err := optString(input, "input")
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		c.Stdin = []byte(*in)
 	}
 	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
@@ -132,11 +128,7 @@ func spawnBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "cmd", &cmd, "env?", &envV); err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +296,7 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "dst", &dst, "count?", &count, "timeout?", &tv); err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -366,11 +354,7 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "addr", &addr, "timeout?", &tv, "send?", &send); err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -381,13 +365,13 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, err
 	}
+	s, err := optString(send, "send")
+	if err != nil {
+		return nil, err
+	}
 	var data []byte
-	if send != starlark.None {
-		s, ok := starlark.AsString(send)
-		if !ok {
-			return nil, fmt.Errorf("for parameter send: got %s, want string", send.Type())
-		}
-		data = []byte(s)
+	if s != nil {
+		data = []byte(*s)
 	}
 	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
@@ -410,24 +394,16 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "addr", &addr, "reply?", &reply); err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkAddr(addr, true); err != nil {
 		return nil, err
 	}
-	var rp *string
-	if reply != starlark.None {
-		s, ok := starlark.AsString(reply)
-		if !ok {
-			return nil, fmt.Errorf("for parameter reply: got %s, want string", reply.Type())
-		}
-		rp = &s
+	rp, err := optString(reply, "reply")
+	if err != nil {
+		return nil, err
 	}
 	p, err := env.spawn(nsName, probe.ServeArgv(addr, rp), nil)
 	if err != nil {

@@ -134,11 +134,7 @@ func newLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -317,15 +313,15 @@ func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	name := l.name
-	if newName != starlark.None {
-		s, ok := starlark.AsString(newName)
-		if !ok {
-			return nil, fmt.Errorf("for parameter name: got %s, want string", newName.Type())
-		}
-		if err := kernel.ValidateIfName(s); err != nil {
+	s, err := optString(newName, "name")
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		if err := kernel.ValidateIfName(*s); err != nil {
 			return nil, err
 		}
-		name = s
+		name = *s
 	}
 	if err := env.Session.Apply(&ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}); err != nil {
 		return nil, err

@@ -31,11 +31,7 @@ func netnsRoute(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 }
 
 func addRoute(thread *starlark.Thread, ns starlark.Value, dst string, via, dev, metric starlark.Value) (starlark.Value, error) {
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -49,15 +45,15 @@ func addRoute(thread *starlark.Thread, ns starlark.Value, dst string, via, dev, 
 			return nil, fmt.Errorf("bad route destination %q: host bits are set (did you mean %s?)", dst, n)
 		}
 	}
-	if via != starlark.None {
-		s, ok := starlark.AsString(via)
-		if !ok {
-			return nil, fmt.Errorf("route: for parameter via: got %s, want string", via.Type())
-		}
-		if err := checkIP(s, "gateway"); err != nil {
+	gw, err := optString(via, "via")
+	if err != nil {
+		return nil, err
+	}
+	if gw != nil {
+		if err := checkIP(*gw, "gateway"); err != nil {
 			return nil, err
 		}
-		op.Via = s
+		op.Via = *gw
 	}
 	switch d := dev.(type) {
 	case starlark.NoneType:
@@ -113,11 +109,7 @@ func netnsSysctl(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 }
 
 func doSysctl(thread *starlark.Thread, ns starlark.Value, key string, value starlark.Value) (starlark.Value, error) {
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	nsName, err := env.nsName(ns, "ns")
+	env, nsName, err := envAndNS(thread, ns)
 	if err != nil {
 		return nil, err
 	}

@@ -189,15 +189,13 @@ func dnatSpecs(port starlark.Value, to string, dst starlark.Value, proto string,
 		return nil, err
 	}
 	var match []string
-	if dst != starlark.None {
-		d, ok := starlark.AsString(dst)
-		if !ok {
-			return nil, fmt.Errorf("for parameter dst: got %s, want string", dst.Type())
-		}
-		if err := ipt.CheckNet(d, "dst"); err != nil {
+	if d, err := optString(dst, "dst"); err != nil {
+		return nil, err
+	} else if d != nil {
+		if err := ipt.CheckNet(*d, "dst"); err != nil {
 			return nil, err
 		}
-		match = []string{"-d", d}
+		match = []string{"-d", *d}
 	}
 	rest := []string{"-p", proto, "-m", proto, "--dport", fmt.Sprint(n), "-j", "DNAT", "--to-destination", to}
 	specs := []ruleSpec{{table: "nat", chain: "PREROUTING", args: append(append([]string{}, match...), rest...)}}

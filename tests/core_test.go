@@ -5,7 +5,6 @@ package tests
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -823,19 +822,5 @@ func execOut(name string, args ...string) (string, error) {
 // nshIn runs nsh with args in directory dir.
 func nshIn(t *testing.T, dir string, args ...string) result {
 	t.Helper()
-	noteSessions(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nshBin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("nsh %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return nshWith(t, runOpts{dir: dir}, args...)
 }

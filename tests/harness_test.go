@@ -71,11 +71,29 @@ func nsh(t *testing.T, args ...string) result {
 // nshInput runs the nsh binary with args and stdin.
 func nshInput(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return nshWith(t, runOpts{stdin: stdin}, args...)
+}
+
+// runOpts are how nshWith runs nsh: its standard input, extra environment
+// variables, and working directory.
+type runOpts struct {
+	stdin string
+	env   []string
+	dir   string
+}
+
+// nshWith runs the nsh binary with args as o says, for at most two minutes.
+func nshWith(t *testing.T, o runOpts, args ...string) result {
+	t.Helper()
 	noteSessions(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nshBin, args...)
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = strings.NewReader(o.stdin)
+	cmd.Dir = o.dir
+	if o.env != nil {
+		cmd.Env = append(os.Environ(), o.env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

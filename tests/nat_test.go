@@ -6,8 +6,6 @@
 package tests
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,31 +15,10 @@ import (
 	"time"
 )
 
-// natVars substitutes {KEY} in src with vars[KEY].
-func natVars(src string, vars map[string]string) string {
-	for k, v := range vars {
-		src = strings.ReplaceAll(src, "{"+k+"}", v)
-	}
-	return src
-}
-
 // nshEnv runs the nsh binary with extra environment variables.
 func nshEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nshBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("nsh %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return nshWith(t, runOpts{env: env}, args...)
 }
 
 // sandboxSave returns iptables-save (or another save binary) run in a
@@ -166,7 +143,7 @@ func TestMasqueradeRule(t *testing.T) {
 	session := uniq("masq")
 	downAtEnd(t, session)
 	br := uniq("mb")
-	p := writeLab(t, "masq", natVars(`
+	p := writeLab(t, "masq", lab(`
 bridge("{BR}")
 step("rules")
 r = masquerade("10.77.0.0/16", not_out = "{BR}")
@@ -227,7 +204,7 @@ func TestDnatRule(t *testing.T) {
 	session := uniq("dnat")
 	downAtEnd(t, session)
 	v := map[string]string{"SRV": uniq("ds"), "CLI": uniq("dc"), "A": uniq("da"), "B": uniq("db")}
-	p := writeLab(t, "dnat", natVars(`
+	p := writeLab(t, "dnat", lab(`
 srv = netns("{SRV}")
 cli = netns("{CLI}")
 a, a2 = veth("{A}", "eth0", peer_ns = srv)
@@ -287,7 +264,7 @@ func TestIptablesRule(t *testing.T) {
 	session := uniq("ipt")
 	downAtEnd(t, session)
 	v := map[string]string{"NS": uniq("in")}
-	p := writeLab(t, "ipt", natVars(`
+	p := writeLab(t, "ipt", lab(`
 load("@nsh//firewall.star", "forward_accept", "nat_gateway")
 n = netns("{NS}")
 exec_in(host, ["iptables", "-N", "LAB"], check = True)
@@ -449,7 +426,7 @@ serve(b, "10.62.0.2:80")
 	t.Run("warned", func(t *testing.T) {
 		session := uniq("fwd")
 		downAtEnd(t, session)
-		p := writeLab(t, "fwd", natVars(build+`
+		p := writeLab(t, "fwd", lab(build+`
 ip_forward(host)
 if connect(a, "10.62.0.2:80", timeout = 2).ok:
     fail("forwarded through a FORWARD policy of DROP")
@@ -469,7 +446,7 @@ if not c.ok:
 	t.Run("fixed first", func(t *testing.T) {
 		session := uniq("fwd")
 		downAtEnd(t, session)
-		p := writeLab(t, "fwd", natVars(build+`
+		p := writeLab(t, "fwd", lab(build+`
 forward_accept(br)
 ip_forward(host)
 masquerade("10.61.0.0/24", out = "{VB}")
@@ -554,7 +531,7 @@ func TestNATHostRestore(t *testing.T) {
 			t.Errorf("the machine's iptables-save after cleanup differs:\n%s", diffText(beforeSave, got))
 		}
 	})
-	hostLab := natVars(`
+	hostLab := lab(`
 load("@nsh//check.star", "serves")
 lan = netns("{LAN}")
 inet = netns("{INET}")
