@@ -16,7 +16,6 @@ import (
 	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/probe"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 )
 
 // seconds unpacks a timeout given as int or float seconds.
@@ -32,7 +31,7 @@ func seconds(v starlark.Value, param string) (time.Duration, error) {
 }
 
 func resultValue(code int, stdout, stderr string) starlark.Value {
-	return starlarkstruct.FromStringDict(starlark.String("result"), starlark.StringDict{
+	return newRecord("result", starlark.StringDict{
 		"code":   starlark.MakeInt(code),
 		"stdout": starlark.String(stdout),
 		"stderr": starlark.String(stderr),
@@ -321,7 +320,7 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if env.Ctx.Err() != nil {
 		return nil, fmt.Errorf("ping %s from %s: %w", dst, nsLabel(nsName), context.Cause(env.Ctx))
 	}
-	return starlarkstruct.FromStringDict(starlark.String("ping"), starlark.StringDict{
+	return newRecord("ping", starlark.StringDict{
 		"ok":       starlark.Bool(r.Received > 0),
 		"sent":     starlark.MakeInt(r.Sent),
 		"received": starlark.MakeInt(r.Received),
@@ -378,7 +377,7 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		return nil, err
 	}
 	r := probe.Connect(env.Ctx, kns, addr, timeout, data)
-	return starlarkstruct.FromStringDict(starlark.String("connection"), starlark.StringDict{
+	return newRecord("connection", starlark.StringDict{
 		"ok":    starlark.Bool(r.OK),
 		"local": starlark.String(r.Local),
 		"reply": starlark.String(r.Reply),

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 )
 
 // step(name) starts a named step: later changes belong to it.
@@ -64,7 +63,7 @@ func journalBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 				cmds = append(cmds, starlark.String(c))
 			}
 		}
-		out = append(out, starlarkstruct.FromStringDict(starlark.String("step"), starlark.StringDict{
+		out = append(out, newRecord("step", starlark.StringDict{
 			"name": starlark.String(st.Name),
 			"ops":  starlark.NewList(cmds),
 			"pos":  starlark.String(st.Pos),

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 )
 
@@ -86,4 +87,25 @@ func stringDict(v starlark.Value, param string) ([]string, error) {
 		out = append(out, k+"="+val)
 	}
 	return out, nil
+}
+
+// record is a struct whose type is its name: type() of an exec_in result
+// is "result", of a ping "ping", as the language reference says, rather
+// than starlarkstruct's "struct".
+type record struct {
+	*starlarkstruct.Struct
+	typ string
+}
+
+func newRecord(typ string, fields starlark.StringDict) *record {
+	return &record{starlarkstruct.FromStringDict(starlark.String(typ), fields), typ}
+}
+
+// Type implements starlark.Value.
+func (r *record) Type() string { return r.typ }
+
+// CompareSameType implements starlark.Comparable: records of one type
+// compare as their structs do.
+func (r *record) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return r.Struct.CompareSameType(op, y.(*record).Struct, depth)
 }
