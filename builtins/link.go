@@ -67,6 +67,9 @@ func (l *Link) Attr(name string) (starlark.Value, error) {
 	case "kind":
 		return starlark.String(l.kind), nil
 	case "peer":
+		if l.peer == nil && l.kind == "veth" {
+			l.peer = l.findPeer()
+		}
 		if l.peer == nil {
 			return starlark.None, nil
 		}
@@ -343,4 +346,41 @@ func linkAddrs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, err
 	}
 	return env.addrs(l.ns, nl)
+}
+
+// findPeer finds the other end of a veth that nsh did not create in this
+// process, the way `ip link` shows it: the peer's index (iflink) and, if it
+// is in another namespace, that namespace's nsid.
+func (l *Link) findPeer() *Link {
+	nl, err := l.netlink(l.env)
+	if err != nil {
+		return nil
+	}
+	a := nl.Attrs()
+	if a.ParentIndex == 0 {
+		return nil
+	}
+	nsName := l.ns
+	if a.NetNsID >= 0 {
+		from, err := l.env.kern().Namespace(l.ns)
+		if err != nil {
+			return nil
+		}
+		name, ok := l.env.kern().NameOfNsID(from, a.NetNsID)
+		if !ok {
+			return nil
+		}
+		nsName = name
+	}
+	_, h, err := l.env.ns(nsName)
+	if err != nil {
+		return nil
+	}
+	p, err := h.LinkByIndex(a.ParentIndex)
+	if err != nil {
+		return nil
+	}
+	peer := l.env.linkFromNetlink(nsName, p)
+	peer.peer = l
+	return peer
 }
