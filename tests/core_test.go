@@ -824,3 +824,19 @@ func nshIn(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	return nshWith(t, runOpts{dir: dir}, args...)
 }
+
+// TestSandboxNeverFallsBackToHost checks that --sandbox on a session that
+// was made without one is refused, rather than run on the machine's own
+// namespace.
+func TestSandboxNeverFallsBackToHost(t *testing.T) {
+	requireRoot(t)
+	session, ns := uniq("t"), uniq("hn")
+	downAtEnd(t, session)
+	script := writeLab(t, session, fmt.Sprintf("netns(%q)\n", ns))
+	mustNsh(t, "run", script, "--session", session)
+	r := nsh(t, "run", script, "--session", session, "--sandbox")
+	if r.code == 0 || !strings.Contains(r.stderr, "not in a sandbox") {
+		t.Fatalf("--sandbox on a host session: %s", r)
+	}
+	mustNsh(t, "down", "--session", session)
+}

@@ -153,6 +153,10 @@ func Open(o Options) (*Session, error) {
 		}
 		s.cur = nil
 		s.mine = nil // the sandbox belongs to the session, not to a run
+	} else if o.Sandbox && s.j.meta.Sandbox == "" {
+		// Never let --sandbox quietly work on the machine's own namespace.
+		s.Close()
+		return nil, fmt.Errorf("session %q exists and runs on the machine's own namespace, not in a sandbox: pick another --session, or tear it down first with `nsh down --session %s`", o.Name, o.Name)
 	} else if sb := s.j.meta.Sandbox; sb != "" {
 		if err := s.K.SetHost(sb); err != nil {
 			if !o.Existing || !errors.Is(err, kernel.ErrNoNamespace) {
