@@ -75,7 +75,7 @@ func addRoute(thread *starlark.Thread, ns starlark.Value, dst string, via, dev, 
 	if metric != starlark.None {
 		m, err := starlark.AsInt32(metric)
 		if err != nil || m < 0 {
-			return nil, fmt.Errorf("route: bad metric %s: want a non-negative integer", metric)
+			return nil, fmt.Errorf("route: bad metric %s: want an integer from 0 to 2147483647", metric)
 		}
 		op.Metric = m
 	}
@@ -94,6 +94,9 @@ func sysctlBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	var key string
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "key", &key, "value", &value); err != nil {
 		return nil, err
+	}
+	if value == starlark.None {
+		return nil, fmt.Errorf("sysctl %s: value is None: give the value to set (to read it, use ns.sysctl(key))", key)
 	}
 	return doSysctl(thread, ns, key, value)
 }

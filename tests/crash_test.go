@@ -85,8 +85,8 @@ func TestSIGKILL(t *testing.T) {
 				}
 			}
 			assertClean(t, before)
-			// down again is a no-op error, not a crash.
-			if r := nsh(t, "down", "--session", session); r.code == 0 || !strings.Contains(r.stderr, "no session") {
+			// down again is idempotent: success, saying there was nothing left.
+			if r := nsh(t, "down", "--session", session); r.code != 0 || !strings.Contains(r.stderr, "nothing to tear down") {
 				t.Errorf("second down: %s", r)
 			}
 		})

@@ -205,6 +205,11 @@ func (k *Kernel) Namespace(name string) (*Namespace, error) {
 
 // Named returns the namespace pinned at /run/netns/NAME.
 func (k *Kernel) Named(name string) (*Namespace, error) {
+	// A name is a file in /run/netns, never a path: "../../proc/self/ns/net"
+	// would reach the machine's own namespace from a sandbox.
+	if err := ValidateNetnsName(name); err != nil {
+		return nil, fmt.Errorf("bad namespace: %w", err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ns, ok := k.named[name]; ok {

@@ -348,10 +348,17 @@ func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string, ns *kernel.Na
 		if v == "" {
 			return h.LinkSetNoMaster(l)
 		}
+		// EOPNOTSUPP: the master is a link of another kind (a veth).
+		notBridge := func(err error) error {
+			if errors.Is(err, unix.EOPNOTSUPP) {
+				return fmt.Errorf("%q%s is not a bridge", v, inNS(o.NS))
+			}
+			return err
+		}
 		if br, ok := ns.Known(v); ok && br.Index > 0 {
 			err := h.LinkSetMasterByIndex(l, br.Index)
 			if !gone(err) {
-				return err
+				return notBridge(err)
 			}
 			ns.ForgetLink(v)
 		}
@@ -359,7 +366,7 @@ func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string, ns *kernel.Na
 		if err != nil {
 			return fmt.Errorf("no bridge %q%s", v, inNS(o.NS))
 		}
-		return h.LinkSetMaster(l, m)
+		return notBridge(h.LinkSetMaster(l, m))
 	}
 	return fmt.Errorf("unknown link attribute %q", o.Attr)
 }

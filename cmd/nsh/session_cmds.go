@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -100,6 +101,12 @@ func runDown(c *ctx) error {
 	name, err := sessionName(c)
 	if err != nil {
 		return err
+	}
+	if os.Geteuid() == 0 && !session.Exists(name) {
+		// Down is idempotent: a session that is gone is down. (Not as
+		// another user, who is told to be root by Open.)
+		fmt.Fprintf(c.stderr, "nsh: %v: nothing to tear down\n", session.NoSession(name))
+		return nil
 	}
 	s, err := session.Open(session.Options{Name: name, Existing: true})
 	if err != nil {
