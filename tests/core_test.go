@@ -840,3 +840,24 @@ func TestSandboxNeverFallsBackToHost(t *testing.T) {
 	}
 	mustNsh(t, "down", "--session", session)
 }
+
+// TestUndoLeavesAReplacedLink checks that undo never deletes a link that
+// someone else made with the name of one nsh made and that was deleted
+// since: nsh removes only what it created.
+func TestUndoLeavesAReplacedLink(t *testing.T) {
+	requireRoot(t)
+	session, br := uniq("t"), uniq("rb")
+	downAtEnd(t, session)
+	script := writeLab(t, session, fmt.Sprintf("bridge(%q)\n", br))
+	mustNsh(t, "run", script, "--session", session, "--sandbox")
+	mustNsh(t, "exec", "--session", session, "host", "--", "ip", "link", "del", br)
+	mustNsh(t, "exec", "--session", session, "host", "--", "ip", "link", "add", br, "type", "bridge")
+	r := mustNsh(t, "undo", "--session", session)
+	if !strings.Contains(r.stderr, "not the link nsh created") {
+		t.Errorf("undo did not say it left the replaced link: %s", r)
+	}
+	if out := mustNsh(t, "exec", "--session", session, "host", "--", "ip", "-br", "link", "show", br); !strings.Contains(out.stdout, br) {
+		t.Errorf("undo deleted a link nsh did not create: %s", out)
+	}
+	mustNsh(t, "down", "--session", session)
+}

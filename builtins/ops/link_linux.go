@@ -20,12 +20,19 @@ type LinkAdd struct {
 	Type   string `json:"type"`
 	Peer   string `json:"peer,omitempty"`
 	PeerNS string `json:"peer_ns,omitempty"`
+	// Index is the index the kernel gave the link, learned by Apply, so
+	// that Revert never deletes a link of the same name that someone else
+	// made after nsh's was deleted.
+	Index int `json:"index,omitempty"`
 }
 
 func init() { Register("link.add", func() Op { return new(LinkAdd) }) }
 
 // Kind implements Op.
 func (o *LinkAdd) Kind() string { return "link.add" }
+
+// Learns implements Learner.
+func (o *LinkAdd) Learns() {}
 
 // Namespaces implements Scoped.
 func (o *LinkAdd) Namespaces() []string {
@@ -86,7 +93,8 @@ func (o *LinkAdd) Apply(k *kernel.Kernel) error {
 	}
 	// The library looked the new link up for its index; both ends are down
 	// and in no bridge, as the kernel creates them.
-	ns.Remember(o.Name, kernel.LinkInfo{Index: l.Attrs().Index})
+	o.Index = l.Attrs().Index
+	ns.Remember(o.Name, kernel.LinkInfo{Index: o.Index})
 	if o.Type == "veth" {
 		if pns, err := k.Namespace(o.PeerNS); err == nil {
 			pns.Remember(o.Peer, kernel.LinkInfo{})
@@ -127,6 +135,11 @@ func (o *LinkAdd) Revert(k *kernel.Kernel) error {
 			return nil
 		}
 		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
+	}
+	if o.Index > 0 && l.Attrs().Index != o.Index {
+		// nsh's link is gone, and this one of the same name is not it.
+		return &Warning{Msg: fmt.Sprintf("%s %q%s is not the link nsh created (index %d, now %d): someone replaced it, so nsh left it alone",
+			o.Type, o.Name, inNSOrHost(o.NS), o.Index, l.Attrs().Index)}
 	}
 	if err := h.LinkDel(l); err != nil && !gone(err) {
 		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
