@@ -146,16 +146,23 @@ func linkKind(l netlink.Link) string {
 	return l.Type()
 }
 
-func netnsLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// listing unpacks a netns method that takes no arguments and returns the
+// receiver, the environment and the namespace's netlink handle.
+func listing(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Netns, *Env, *netlink.Handle, error) {
 	n := b.Receiver().(*Netns)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	env, err := envOf(thread)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	_, h, err := env.ns(n.name)
+	return n, env, h, err
+}
+
+func netnsLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	n, env, h, err := listing(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +207,7 @@ func (e *Env) addrs(nsName string, link netlink.Link) (starlark.Value, error) {
 }
 
 func netnsRoutes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	n := b.Receiver().(*Netns)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
-		return nil, err
-	}
-	env, err := envOf(thread)
-	if err != nil {
-		return nil, err
-	}
-	_, h, err := env.ns(n.name)
+	n, _, h, err := listing(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}

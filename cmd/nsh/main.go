@@ -130,6 +130,14 @@ func runCommand(c *command, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// explain prints the commands of an operation as --explain shows them,
+// in the style of sh -x.
+func (c *ctx) explain(cmds []string) {
+	for _, cmd := range cmds {
+		fmt.Fprintln(c.stderr, "+", cmd)
+	}
+}
+
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }

@@ -56,11 +56,7 @@ func runREPL(c *ctx) error {
 	name := flagString(c.fs, "session")
 	opts := session.Options{Name: name, Sandbox: flagBool(c.fs, "sandbox"), Script: "<repl>"}
 	if flagBool(c.fs, "explain") {
-		opts.Explain = func(cmds []string) {
-			for _, cmd := range cmds {
-				fmt.Fprintln(c.stderr, "+", cmd)
-			}
-		}
+		opts.Explain = c.explain
 	}
 	s, err := session.Open(opts)
 	if err != nil {

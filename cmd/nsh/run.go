@@ -63,11 +63,7 @@ func runRun(c *ctx) error {
 	}
 	opts := session.Options{Name: name, Sandbox: flagBool(c.fs, "sandbox"), Script: script}
 	if flagBool(c.fs, "explain") {
-		opts.Explain = func(cmds []string) {
-			for _, cmd := range cmds {
-				fmt.Fprintln(c.stderr, "+", cmd)
-			}
-		}
+		opts.Explain = c.explain
 	}
 	s, err := session.Open(opts)
 	if err != nil {
