@@ -115,6 +115,7 @@ func runRun(c *ctx) error {
 		if err := s.Down(); err != nil {
 			return fmt.Errorf("failed to tear down session %q: %w", name, err)
 		}
+		fmt.Fprintf(c.stderr, "nsh: lab %q ran to the end and is torn down (--rm)\n", name)
 		return nil
 	}
 	if s.Empty() {
