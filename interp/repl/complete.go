@@ -149,27 +149,18 @@ func kwargBefore(text string) string {
 // its callee expression, how many positional arguments it has been given,
 // and the keyword arguments already given.
 func openCall(text string) (callee string, positional int, given map[string]bool, ok bool) {
-	var quote byte
-	// Find the innermost unclosed parenthesis, skipping strings.
+	// Find the innermost unclosed parenthesis.
 	var stack []int
-	for i := 0; i < len(text); i++ {
-		b := text[i]
-		switch {
-		case quote != 0 && b == '\\':
-			i++
-		case quote != 0 && b == quote:
-			quote = 0
-		case quote != 0:
-		case b == '"' || b == '\'':
-			quote = b
-		case b == '(' || b == '[' || b == '{':
+	scanCode(text, func(i int, b byte) {
+		switch b {
+		case '(', '[', '{':
 			stack = append(stack, i)
-		case b == ')' || b == ']' || b == '}':
+		case ')', ']', '}':
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
 			}
 		}
-	}
+	})
 	if len(stack) == 0 {
 		return "", 0, nil, false
 	}
@@ -201,10 +192,28 @@ func openCall(text string) (callee string, positional int, given map[string]bool
 // not inside brackets or strings.
 func splitArgs(args string) []string {
 	var out []string
-	var quote byte
 	depth, from := 0, 0
-	for i := 0; i < len(args); i++ {
-		b := args[i]
+	scanCode(args, func(i int, b byte) {
+		switch b {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, args[from:i])
+				from = i + 1
+			}
+		}
+	})
+	return append(out, args[from:])
+}
+
+// scanCode calls f for each byte of text that is outside a string literal.
+func scanCode(text string, f func(i int, b byte)) {
+	var quote byte
+	for i := 0; i < len(text); i++ {
+		b := text[i]
 		switch {
 		case quote != 0 && b == '\\':
 			i++
@@ -213,16 +222,10 @@ func splitArgs(args string) []string {
 		case quote != 0:
 		case b == '"' || b == '\'':
 			quote = b
-		case b == '(' || b == '[' || b == '{':
-			depth++
-		case b == ')' || b == ']' || b == '}':
-			depth--
-		case b == ',' && depth == 0:
-			out = append(out, args[from:i])
-			from = i + 1
+		default:
+			f(i, b)
 		}
 	}
-	return append(out, args[from:])
 }
 
 func isIdent(s string) bool {

@@ -24,6 +24,16 @@ type result struct {
 	err      error
 }
 
+// recordBuild records a build process's wall time, peak RSS and CPU.
+func (res *result) recordBuild(d time.Duration, st *os.ProcessState) {
+	res.build = d
+	if st != nil {
+		ru := st.SysUsage().(*syscall.Rusage)
+		res.rssKB = ru.Maxrss
+		res.cpuBuild = cpu(ru)
+	}
+}
+
 // runner holds what every way shares.
 type runner struct {
 	id      string // unique per bench run
@@ -107,12 +117,7 @@ func (r *runner) ip(l *lab, res *result) error {
 		return err
 	}
 	d, st, err := r.cmd("bash", build)
-	res.build = d
-	if st != nil {
-		ru := st.SysUsage().(*syscall.Rusage)
-		res.rssKB = ru.Maxrss
-		res.cpuBuild = cpu(ru)
-	}
+	res.recordBuild(d, st)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -127,12 +132,7 @@ func (r *runner) nshWay(l *lab, res *result) error {
 	sess := "bench" + strings.TrimPrefix(l.hub, "nshbench-host-")
 	r.reg.addSession(sess)
 	d, st, err := r.cmd(r.nsh, "run", script, "--sandbox", "--session", sess)
-	res.build = d
-	if st != nil {
-		ru := st.SysUsage().(*syscall.Rusage)
-		res.rssKB = ru.Maxrss
-		res.cpuBuild = cpu(ru)
-	}
+	res.recordBuild(d, st)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
