@@ -861,3 +861,30 @@ func TestUndoLeavesAReplacedLink(t *testing.T) {
 	}
 	mustNsh(t, "down", "--session", session)
 }
+
+// TestDownLeavesAReplacedNamespace checks the same for namespaces: one
+// that someone deleted and made again under the name of one nsh made is
+// left alone by down, with a warning, while nsh's others go.
+func TestDownLeavesAReplacedNamespace(t *testing.T) {
+	requireRoot(t)
+	session, a, b := uniq("t"), uniq("ra"), uniq("rb")
+	downAtEnd(t, session)
+	script := writeLab(t, session, fmt.Sprintf("netns(%q)\nnetns(%q)\n", a, b))
+	mustNsh(t, "run", script, "--session", session, "--sandbox")
+	for _, args := range [][]string{{"netns", "del", a}, {"netns", "add", a}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	defer exec.Command("ip", "netns", "del", a).Run()
+	r := mustNsh(t, "down", "--session", session)
+	if !strings.Contains(r.stderr, "not the namespace nsh created") {
+		t.Errorf("down did not say it left the replaced namespace: %s", r)
+	}
+	if _, err := os.Stat("/run/netns/" + a); err != nil {
+		t.Errorf("down deleted a namespace nsh did not create: %v", err)
+	}
+	if _, err := os.Stat("/run/netns/" + b); err == nil {
+		t.Errorf("down left nsh's own namespace %s", b)
+	}
+}

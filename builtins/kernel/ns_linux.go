@@ -140,6 +140,10 @@ type Kernel struct {
 	own   *Namespace
 	host  *Namespace
 	named map[string]*Namespace
+
+	spare   *spare // the next new namespace, ready or in the making
+	created int    // namespaces created by this process
+	closed  bool
 }
 
 // New returns a Kernel whose host is the namespace nsh runs in.
@@ -235,36 +239,88 @@ func (k *Kernel) Exists(name string) bool {
 }
 
 // AddNamed creates a new network namespace pinned at /run/netns/NAME, as
-// `ip netns add NAME` does. It fails with an error wrapping os.ErrExist if
-// the name is taken. The namespace's file and netlink handle are opened by
-// the thread that creates it, while it is inside, so that no thread has to
-// switch namespaces for them.
-func (k *Kernel) AddNamed(name string) (*Namespace, error) {
-	ns, err := createNamed(name, k.own.fd)
+// `ip netns add NAME` does, and with lo brings its loopback up. It fails
+// with an error wrapping os.ErrExist if the name is taken. The namespace's
+// file and netlink handle are opened by the thread that creates it, while
+// it is inside, so that no thread has to switch namespaces for them.
+//
+// When nsh runs in the machine's mount namespace (the usual case), the
+// namespace is a spare made ahead of time (see spare), and the next spare
+// is started before AddNamed returns.
+func (k *Kernel) AddNamed(name string, lo bool) (*Namespace, error) {
+	var ns *Namespace
+	var err error
+	if machineMnt() < 0 {
+		ns, err = k.pinSpare(name, lo)
+	} else {
+		ns, err = createNamed(name, lo)
+	}
 	if err != nil {
 		return nil, err
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if old, ok := k.named[name]; ok {
 		old.Close() // a stale entry for a namespace of that name deleted by someone else
 	}
 	k.named[name] = ns
+	k.mu.Unlock()
+	k.prepareSpare(lo)
 	return ns, nil
+}
+
+// pinSpare pins a spare namespace at /run/netns/NAME. The pin's file is
+// created while the spare is still being made, if it is.
+func (k *Kernel) pinSpare(name string, lo bool) (*Namespace, error) {
+	path := filepath.Join(NetnsRunDir, name)
+	sp := k.takeSpare(lo)
+	if err := createPinFile(name, path); err != nil {
+		k.keepSpare(sp)
+		return nil, err
+	}
+	if err := sp.wait(); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	// The spare's file is a descriptor of this process: /proc/self/fd
+	// resolves to the namespace itself, as /proc/PID/ns/net does for
+	// `ip netns attach`.
+	src := fmt.Sprintf("/proc/self/fd/%d", sp.fd)
+	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(path)
+		k.keepSpare(sp)
+		return nil, fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
+	}
+	return &Namespace{Name: name, Path: path, fd: sp.fd, nl: sp.nl}, nil
+}
+
+// Ino returns the namespace's inode number, which tells it apart from any
+// other namespace for as long as it lives.
+func (n *Namespace) Ino() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(n.fd), &st); err != nil {
+		return 0, fmt.Errorf("failed to stat namespace %q: %w", n.Name, err)
+	}
+	return st.Ino, nil
 }
 
 // DeleteNamed removes the pin of /run/netns/NAME, as `ip netns delete`
 // does, after closing nsh's own references to it. A namespace that is
-// already gone is not an error.
-func (k *Kernel) DeleteNamed(name string) error {
+// already gone is not an error. With ino other than 0, a pin that holds
+// another namespace than that inode (someone made a namespace of the same
+// name since) is left alone, and the error wraps ErrReplaced.
+func (k *Kernel) DeleteNamed(name string, ino uint64) error {
 	k.mu.Lock()
 	if ns, ok := k.named[name]; ok {
 		ns.Close()
 		delete(k.named, name)
 	}
 	k.mu.Unlock()
-	return deleteNamed(name)
+	return deleteNamed(name, ino)
 }
+
+// ErrReplaced is returned by DeleteNamed for a pin that now holds another
+// namespace than the one nsh created under that name.
+var ErrReplaced = errors.New("it is not the namespace nsh created")
 
 // Forget closes nsh's references to a named namespace without deleting it.
 func (k *Kernel) Forget(name string) {
@@ -280,6 +336,12 @@ func (k *Kernel) Forget(name string) {
 func (k *Kernel) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.closed = true
+	if sp := k.spare; sp != nil {
+		k.spare = nil
+		sp.wait()
+		sp.close()
+	}
 	for name, ns := range k.named {
 		ns.Close()
 		delete(k.named, name)
@@ -333,37 +395,17 @@ func onDisposableThread(fn func() error) error {
 	return <-errc
 }
 
-// inNewNetns runs fn on a locked thread that has unshared a new network
-// namespace, in the machine's mount namespace. When nsh runs in that mount
-// namespace, the thread switches back to back (a setns) and is reused, which
-// is much cheaper than a thread per namespace; otherwise it is disposed of.
-func inNewNetns(back netns.NsHandle, fn func() error) error {
-	if machineMnt() >= 0 {
-		return onDisposableThread(func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("failed to create a network namespace: %w", err)
-			}
-			return fn()
-		})
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+// inNewNetns runs fn on a locked thread that has entered the machine's
+// mount namespace and unshared a new network namespace; the thread is then
+// disposed of. It serves an nsh that runs outside the machine's mount
+// namespace (under `unshare -m`); otherwise AddNamed uses spares.
+func inNewNetns(fn func() error) error {
+	return onDisposableThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread() // nothing changed
-			errc <- fmt.Errorf("failed to create a network namespace: %w", err)
-			return
+			return fmt.Errorf("failed to create a network namespace: %w", err)
 		}
-		ferr := fn()
-		if err := netns.Set(back); err != nil {
-			// Stay locked: the runtime ends the thread with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("failed to return from a new namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+		return fn()
+	})
 }
 
 // machineMountNS opens the machine's own mount namespace: that of PID 1,
@@ -454,11 +496,10 @@ var runDirOnce struct {
 	done bool
 }
 
-// createNamed creates a namespace pinned at /run/netns/NAME. back is
-// nsh's own network namespace, to which the creating thread returns.
-func createNamed(name string, back netns.NsHandle) (*Namespace, error) {
-	path := filepath.Join(NetnsRunDir, name)
-	err := inMachineMountNS(func() error {
+// createPinFile creates the empty file /run/netns/NAME that a namespace is
+// then bind-mounted on, making /run/netns a shared mount first, once.
+func createPinFile(name, path string) error {
+	return inMachineMountNS(func() error {
 		runDirOnce.Lock()
 		defer runDirOnce.Unlock()
 		if !runDirOnce.done {
@@ -476,24 +517,32 @@ func createNamed(name string, back netns.NsHandle) (*Namespace, error) {
 		}
 		return f.Close()
 	})
-	if err != nil {
+}
+
+// createNamed creates a namespace pinned at /run/netns/NAME from a thread
+// that enters the machine's mount namespace, for an nsh that runs in
+// another one.
+func createNamed(name string, lo bool) (*Namespace, error) {
+	path := filepath.Join(NetnsRunDir, name)
+	if err := createPinFile(name, path); err != nil {
 		return nil, err
 	}
 	ns := &Namespace{Name: name, Path: path, fd: -1}
-	err = inNewNetns(back, func() error {
+	err := inNewNetns(func() error {
 		const self = "/proc/thread-self/ns/net"
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 		}
-		// This thread is inside the new namespace: open its file and a
-		// netlink socket here, where no switch is needed.
 		fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("failed to open namespace %q: %w", name, err)
 		}
 		ns.fd = netns.NsHandle(fd)
 		if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			ns.nl = nil // opened on first use instead
+			return fmt.Errorf("failed to open netlink in namespace %q: %w", name, err)
+		}
+		if lo {
+			return loUp(ns.nl)
 		}
 		return nil
 	})
@@ -504,15 +553,23 @@ func createNamed(name string, back netns.NsHandle) (*Namespace, error) {
 		if ns.nl != nil {
 			ns.nl.Close()
 		}
-		deleteNamed(name) // the pin, if it was made, and the file
+		deleteNamed(name, 0) // the pin, if it was made, and the file
 		return nil, err
 	}
 	return ns, nil
 }
 
-func deleteNamed(name string) error {
+func deleteNamed(name string, ino uint64) error {
 	path := filepath.Join(NetnsRunDir, name)
 	return inMachineMountNS(func() error {
+		if ino != 0 {
+			var st unix.Stat_t
+			var fs unix.Statfs_t
+			if unix.Stat(path, &st) == nil && unix.Statfs(path, &fs) == nil &&
+				fs.Type == unix.NSFS_MAGIC && st.Ino != ino {
+				return fmt.Errorf("left namespace %q alone: %w", name, ErrReplaced)
+			}
+		}
 		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
 			return fmt.Errorf("failed to unmount %s: %w", path, err)
 		}

@@ -95,13 +95,13 @@ func newNamespace(t *testing.T) (*kernel.Kernel, *kernel.Namespace) {
 		t.Fatal(err)
 	}
 	name := randomName(t)
-	ns, err := k.AddNamed(name)
+	ns, err := k.AddNamed(name, false)
 	if err != nil {
 		k.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := k.DeleteNamed(name); err != nil {
+		if err := k.DeleteNamed(name, 0); err != nil {
 			t.Errorf("DeleteNamed: %v", err)
 		}
 		k.Close()

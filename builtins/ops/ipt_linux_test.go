@@ -68,10 +68,10 @@ func TestIptRuleKernel(t *testing.T) {
 	}
 	defer k.Close()
 	name := "nsh-ipt-test-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if _, err := k.AddNamed(name); err != nil {
+	if _, err := k.AddNamed(name, false); err != nil {
 		t.Fatal(err)
 	}
-	defer k.DeleteNamed(name)
+	defer k.DeleteNamed(name, 0)
 	save := func() string {
 		out, err := exec.Command("ip", "netns", "exec", name, h.Path+"-save").Output()
 		if err != nil {

@@ -16,9 +16,19 @@ type NetnsAdd struct {
 	Name    string `json:"name"`
 	Lo      bool   `json:"lo"`
 	Sandbox bool   `json:"sandbox,omitempty"`
+	// Ino is the namespace's inode, learned by Apply, so that Revert
+	// never deletes a namespace someone made under the same name since.
+	Ino uint64 `json:"ino,omitempty"`
 }
 
 func init() { Register("netns.add", func() Op { return new(NetnsAdd) }) }
+
+// Learns implements Learner.
+func (o *NetnsAdd) Learns() {}
+
+// Independent implements Independent: deleting one namespace's pin does
+// not depend on any other.
+func (o *NetnsAdd) Independent() {}
 
 // Kind implements Op.
 func (o *NetnsAdd) Kind() string { return "netns.add" }
@@ -33,23 +43,23 @@ func (o *NetnsAdd) Creates() string {
 
 // Apply implements Op.
 func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
-	ns, err := k.AddNamed(o.Name)
+	ns, err := k.AddNamed(o.Name, o.Lo)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("failed to add namespace %q: it already exists (nsh never adopts a namespace it did not create)", o.Name)
 		}
 		return failed(fmt.Sprintf("add namespace %q", o.Name), err)
 	}
-	if o.Lo {
-		if err := loUp(ns); err != nil {
-			k.DeleteNamed(o.Name)
-			return failed(fmt.Sprintf("bring up lo in namespace %q", o.Name), err)
-		}
+	undo := func(err error) error {
+		k.DeleteNamed(o.Name, 0)
+		return err
+	}
+	if o.Ino, err = ns.Ino(); err != nil {
+		return undo(err)
 	}
 	if o.Sandbox {
 		if err := k.SetHost(o.Name); err != nil {
-			k.DeleteNamed(o.Name)
-			return err
+			return undo(err)
 		}
 	}
 	return nil
@@ -57,7 +67,14 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 
 // Revert implements Op.
 func (o *NetnsAdd) Revert(k *kernel.Kernel) error {
-	if err := k.DeleteNamed(o.Name); err != nil {
+	err := k.DeleteNamed(o.Name, o.Ino)
+	if o.Sandbox && err == nil {
+		k.HostGone(o.Name)
+	}
+	if errors.Is(err, kernel.ErrReplaced) {
+		return &Warning{Msg: err.Error() + " (it was deleted and made again by someone else)"}
+	}
+	if err != nil {
 		return failed(fmt.Sprintf("delete namespace %q", o.Name), err)
 	}
 	return nil
@@ -71,17 +88,6 @@ func (o *NetnsAdd) Explain() []string {
 		cmds = append(cmds, "ip -n "+q+" link set lo up")
 	}
 	return cmds
-}
-
-// loUp brings up the loopback of a new namespace, which is always
-// interface 1, without looking it up.
-func loUp(ns *kernel.Namespace) error {
-	h, err := ns.Netlink()
-	if err != nil {
-		return err
-	}
-	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
-	return h.LinkSetUp(lo)
 }
 
 // linkByName finds a link in a namespace of the kernel.

@@ -44,6 +44,13 @@ type Learner interface {
 	Learns()
 }
 
+// An Independent operation's Revert does not depend on the Revert of any
+// other Independent operation, in either order, so a rollback may run a
+// series of them at once (deleting many namespaces' pins).
+type Independent interface {
+	Independent()
+}
+
 // A Warning is an error from Revert that is reported but does not stop the
 // rollback: the operation counts as reverted.
 type Warning struct{ Msg string }

@@ -61,6 +61,11 @@ func (o *SysctlSet) Apply(k *kernel.Kernel) error {
 	if err := writeSysctl(ns, o.Key, o.Value); err != nil {
 		return failed(fmt.Sprintf("set sysctl %s=%s%s", o.Key, o.Value, inNS(o.NS)), err)
 	}
+	if ns.Own() {
+		// New namespaces copy some of nsh's own namespace's settings:
+		// one made ahead of time would miss this change.
+		k.DropSpare()
+	}
 	return nil
 }
 
@@ -87,6 +92,9 @@ func (o *SysctlSet) Revert(k *kernel.Kernel) error {
 	}
 	if err := writeSysctl(ns, o.Key, o.Old); err != nil {
 		return failed(fmt.Sprintf("restore sysctl %s=%s%s", o.Key, o.Old, inNS(o.NS)), err)
+	}
+	if ns.Own() {
+		k.DropSpare()
 	}
 	return nil
 }

@@ -45,13 +45,13 @@ func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "nshtest-" + hex.EncodeToString(b)
-	ns, err := k.AddNamed(name)
+	ns, err := k.AddNamed(name, false)
 	if err != nil {
 		k.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := k.DeleteNamed(name); err != nil {
+		if err := k.DeleteNamed(name, 0); err != nil {
 			t.Errorf("DeleteNamed: %v", err)
 		}
 		k.Close()

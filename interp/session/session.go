@@ -384,12 +384,39 @@ func (s *Session) revert(steps []*Step) error {
 		subsumedMarks = subsumedMarks[:0]
 		return err
 	}
-	for i := len(entries) - 1; i >= 0; i-- {
+	for i := len(entries) - 1; i >= 0; {
 		e := entries[i]
 		if subsumed(e.Op, doomed) {
 			subsumedMarks = append(subsumedMarks, e)
+			i--
 			continue
 		}
+		if _, ok := e.Op.(ops.Independent); ok {
+			// A series of independent reverts (namespace pins) runs at
+			// once; the subsumed entries among them are marked first, as
+			// before any revert that touches the kernel.
+			var run []*Entry
+			for ; i >= 0; i-- {
+				e := entries[i]
+				if subsumed(e.Op, doomed) {
+					subsumedMarks = append(subsumedMarks, e)
+				} else if _, ok := e.Op.(ops.Independent); ok {
+					run = append(run, e)
+				} else {
+					break
+				}
+			}
+			if err := flush(); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			rerrs, err := s.revertAll(run)
+			errs = append(errs, rerrs...)
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			continue
+		}
+		i--
 		if err := flush(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
@@ -409,6 +436,49 @@ func (s *Session) revert(steps []*Step) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// revertWorkers bounds how many independent reverts run at once. Deleting
+// a pin waits mostly for the kernel (an RCU grace period per unmount), not
+// for a CPU, so more than one per CPU helps.
+const revertWorkers = 8
+
+// revertAll reverts independent entries at once, then reports warnings
+// and errors in the entries' order and marks the reverted ones undone in
+// one write. It returns the entries' errors, and the journal's.
+func (s *Session) revertAll(run []*Entry) ([]error, error) {
+	results := make([]error, len(run))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(revertWorkers, len(run)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = run[i].Op.Revert(s.K)
+			}
+		}()
+	}
+	for i := range run {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var errs []error
+	var undone []*Entry
+	for i, err := range results {
+		var w *ops.Warning
+		switch {
+		case err == nil:
+		case errors.As(err, &w):
+			s.warn(w.Msg)
+		default:
+			errs = append(errs, err)
+			continue
+		}
+		undone = append(undone, run[i])
+	}
+	return errs, s.j.markUndone(undone)
 }
 
 func subsumed(op ops.Op, doomed map[string]bool) bool {

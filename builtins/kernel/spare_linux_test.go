@@ -1,0 +1,159 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// loState returns whether lo is up in ns, read through a fresh netlink
+// socket rather than the one AddNamed handed over.
+func loState(t *testing.T, ns *Namespace) bool {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns.fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByIndex(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo.Attrs().RawFlags&1 != 0 // IFF_UP
+}
+
+// TestAddNamedSpares creates namespaces in a row, as a script does, so
+// that from the second on they come from spares made ahead of time: each
+// must be a new namespace, pinned, with lo as asked even when the spare
+// was made for another answer, and nothing may be left after Close and
+// DeleteNamed.
+func TestAddNamedSpares(t *testing.T) {
+	needRoot(t)
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("nshk%d-", os.Getpid())
+	wantLo := []bool{true, true, true, false, false, true}
+	seen := map[uint64]string{}
+	var names []string
+	defer func() {
+		for _, n := range names {
+			k.DeleteNamed(n, 0)
+		}
+		k.Close()
+		for _, n := range names {
+			if _, err := os.Lstat(filepath.Join(NetnsRunDir, n)); err == nil {
+				t.Errorf("%s left behind", n)
+			}
+		}
+	}()
+	for i, lo := range wantLo {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		ns, err := k.AddNamed(name, lo)
+		if err != nil {
+			t.Fatalf("AddNamed(%s, %v): %v", name, lo, err)
+		}
+		names = append(names, name)
+		ino, err := ns.Ino()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other, dup := seen[ino]; dup {
+			t.Fatalf("%s is the same namespace as %s", name, other)
+		}
+		seen[ino] = name
+		if got := loState(t, ns); got != lo {
+			t.Errorf("%s: lo up = %v, want %v", name, got, lo)
+		}
+		// The pin is visible to ip, and is that namespace.
+		out, err := exec.Command("ip", "-n", name, "-o", "link", "show", "lo").CombinedOutput()
+		if err != nil {
+			t.Errorf("ip -n %s: %v\n%s", name, err, out)
+		}
+		st := mustStat(t, filepath.Join(NetnsRunDir, name))
+		if st != ino {
+			t.Errorf("pin of %s holds inode %d, want %d", name, st, ino)
+		}
+	}
+	// A name that is taken fails with ErrExist, and the spare survives
+	// for the next namespace.
+	if _, err := k.AddNamed(names[0], true); !errors.Is(err, os.ErrExist) {
+		t.Errorf("AddNamed of a taken name: %v, want ErrExist", err)
+	}
+	name := prefix + "after"
+	ns, err := k.AddNamed(name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, name)
+	if !loState(t, ns) {
+		t.Errorf("%s: lo down after a failed AddNamed", name)
+	}
+	k.DropSpare()
+}
+
+// TestDeleteNamedReplaced deletes, by inode, a namespace that someone
+// deleted and made again under the same name: the new one is left alone.
+func TestDeleteNamedReplaced(t *testing.T) {
+	needRoot(t)
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	name := fmt.Sprintf("nshk%d-re", os.Getpid())
+	ns, err := k.AddNamed(name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino, err := ns.Ino()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Command("ip", "netns", "del", name).Run()
+	for _, args := range [][]string{{"netns", "del", name}, {"netns", "add", name}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	if err := k.DeleteNamed(name, ino); !errors.Is(err, ErrReplaced) {
+		t.Fatalf("DeleteNamed of a replaced namespace: %v, want ErrReplaced", err)
+	}
+	if _, err := os.Lstat(filepath.Join(NetnsRunDir, name)); err != nil {
+		t.Fatalf("the replacement was deleted: %v", err)
+	}
+	// By its own inode, it goes.
+	if err := k.DeleteNamed(name, mustStat(t, filepath.Join(NetnsRunDir, name))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(NetnsRunDir, name)); err == nil {
+		t.Fatal("still there after DeleteNamed by its own inode")
+	}
+	// Deleting what is gone is not an error.
+	if err := k.DeleteNamed(name, ino); err != nil {
+		t.Fatalf("DeleteNamed of a gone namespace: %v", err)
+	}
+}
+
+func mustStat(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
