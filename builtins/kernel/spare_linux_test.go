@@ -157,3 +157,57 @@ func mustStat(t *testing.T, path string) uint64 {
 	}
 	return st.Sys().(*syscall.Stat_t).Ino
 }
+
+// TestPinFileReuse makes pins after the one whose inode later pins share
+// is deleted, and after every pin is: each time AddNamed must still pin a
+// namespace, and a taken name must still fail with ErrExist.
+func TestPinFileReuse(t *testing.T) {
+	needRoot(t)
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	prefix := fmt.Sprintf("nshk%d-p", os.Getpid())
+	var live []string
+	defer func() {
+		for _, n := range live {
+			k.DeleteNamed(n, 0)
+		}
+	}()
+	add := func(name string) {
+		t.Helper()
+		ns, err := k.AddNamed(name, false)
+		if err != nil {
+			t.Fatalf("AddNamed(%s): %v", name, err)
+		}
+		live = append(live, name)
+		ino, _ := ns.Ino()
+		if got := mustStat(t, filepath.Join(NetnsRunDir, name)); got != ino {
+			t.Fatalf("pin of %s holds inode %d, want %d", name, got, ino)
+		}
+	}
+	del := func(name string) {
+		t.Helper()
+		if err := k.DeleteNamed(name, 0); err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range live {
+			if n == name {
+				live = append(live[:i], live[i+1:]...)
+				break
+			}
+		}
+	}
+	add(prefix + "1")
+	add(prefix + "2") // shares 1's file
+	if _, err := k.AddNamed(prefix+"2", false); !errors.Is(err, os.ErrExist) {
+		t.Errorf("AddNamed of a taken name: %v, want ErrExist", err)
+	}
+	del(prefix + "1")
+	add(prefix + "3") // 1's name is gone, 2's is left
+	del(prefix + "2")
+	del(prefix + "3")
+	add(prefix + "4") // no name left at all: a new file
+	del(prefix + "4")
+}
