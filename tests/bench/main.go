@@ -3,10 +3,12 @@
 // Command bench measures how fast nsh builds and tears down a star lab
 // (N namespaces, each with lo up, a veth to one bridge in a hub namespace,
 // an address and a default route via the bridge), against the same lab
-// built by a bash script of ip commands and by a minimal Go program of
-// direct netlink calls (the floor), and profiles nsh's build and teardown.
+// built by a bash script of ip commands (ip: as the tutorials write it,
+// with `ip netns exec`; ipn: every command with -n) and by a minimal Go
+// program of direct netlink calls (the floor), and profiles nsh's build
+// and teardown.
 //
-//	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,floor] [-count 1]
+//	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,ipn,floor] [-count 1]
 //	                          [-nsh PATH] [-profile-n 1000] [-cpuprofile F]
 //
 // Everything happens in namespaces the bench creates, and the bench itself
@@ -39,7 +41,7 @@ const innerEnv = "NSHBENCH_INNER"
 
 func main() {
 	ns := flag.String("n", "50,200,1000", "lab sizes, comma-separated")
-	ways := flag.String("ways", "nsh,ip,floor", "ways to build the lab, comma-separated: nsh, ip, floor")
+	ways := flag.String("ways", "nsh,ip,ipn,floor", "ways to build the lab, comma-separated: nsh, ip (the tutorials' ip netns exec), ipn (ip -n), floor")
 	count := flag.Int("count", 1, "runs of each way at each size; the median is reported")
 	nshPath := flag.String("nsh", "", "nsh binary to measure (default: go build ./cmd/nsh into a temp dir)")
 	profN := flag.Int("profile-n", -1, "lab size for the in-process nsh profile (default: the largest -n; 0: no profile)")
@@ -62,7 +64,7 @@ func main() {
 	}
 	wayList := strings.Split(*ways, ",")
 	for _, w := range wayList {
-		if w != "nsh" && w != "ip" && w != "floor" {
+		if _, ok := wayTags[w]; !ok {
 			fatal("unknown way " + w)
 		}
 	}
@@ -129,27 +131,39 @@ func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, 
 	printMachine()
 	fmt.Printf("run id %s; nsh %s; %d run(s) per cell, median shown\n\n", r.id, nshPath, count)
 
-	results := map[string]result{} // way/n
+	results := map[string]result{} // way/n: the median
+	runs := map[string][]result{}  // way/n: every run, in rep order
 	failed := false
 	for _, n := range sizes {
-		for _, way := range wayList {
-			var rs []result
-			for rep := 0; rep < count; rep++ {
+		// The ways take turns, in an order that rotates with each run, so
+		// that none always runs right after the same other: the kernel's
+		// state after a lab (its namespaces are destroyed asynchronously)
+		// is spread over all three alike.
+		rs := map[string][]result{}
+		broken := map[string]bool{}
+		for rep := 0; rep < count; rep++ {
+			for i := range wayList {
+				way := wayList[(i+rep)%len(wayList)]
+				if broken[way] {
+					continue
+				}
 				settle()
 				res := r.run(way, n, rep)
 				if res.err != nil {
 					fmt.Fprintf(os.Stderr, "bench: %s N=%d: %v\n", way, n, res.err)
 					failed = true
+					broken[way] = true
 					r.reg.cleanupLabs()
-					break
+					continue
 				}
 				fmt.Fprintf(os.Stderr, "bench: N=%-5d %-5s build %8.3fs  teardown %8.3fs returned %8.3fs gone  rss %s\n",
 					n, way, res.build.Seconds(), res.returned.Seconds(), res.gone.Seconds(), rss(res))
-				rs = append(rs, res)
+				rs[way] = append(rs[way], res)
 			}
-			if len(rs) > 0 {
-				results[key(way, n)] = median(rs)
-			}
+		}
+		for way, list := range rs {
+			runs[key(way, n)] = list
+			results[key(way, n)] = median(append([]result(nil), list...))
 		}
 	}
 	printTable(results, sizes, wayList)
@@ -178,7 +192,7 @@ func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, 
 			printProfile(pr)
 		}
 	}
-	if !printTargets(results, pr) || failed {
+	if !printTargets(results, runs, pr) || failed {
 		return 1
 	}
 	return 0
@@ -186,9 +200,48 @@ func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, 
 
 // settle lets the kernel finish destroying earlier namespaces (the hub
 // the watcher held) before the next measurement.
+// settle waits until the machine is quiet before a run: the kernel
+// destroys the namespaces of the previous lab on its own workqueue, for
+// up to seconds after they are gone from /run/netns, and a run made
+// meanwhile would pay for it. Quiet is less than 10 % of the CPUs busy
+// over 100 ms; settle gives up waiting after 20 s.
 func settle() {
 	runtime.GC()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cpuBusy(100*time.Millisecond) < 0.10 {
+			return
+		}
+	}
+}
+
+// cpuBusy returns the share of all CPUs' time that was not idle over d,
+// from /proc/stat (0 if it cannot be read).
+func cpuBusy(d time.Duration) float64 {
+	read := func() (busy, total uint64) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		return busy, total
+	}
+	b0, t0 := read()
+	time.Sleep(d)
+	b1, t1 := read()
+	if t1 <= t0 {
+		return 0
+	}
+	return float64(b1-b0) / float64(t1-t0)
 }
 
 func key(way string, n int) string { return fmt.Sprintf("%s/%d", way, n) }
@@ -223,27 +276,26 @@ func ratio(a, b time.Duration) string {
 }
 
 func printTable(res map[string]result, sizes []int, ways []string) {
-	fmt.Println("Times in seconds. teardown: until the command returned / until the lab was gone.")
-	fmt.Println("Ratios: build, teardown(gone) against the floor and against the ip script; build CPU = user+sys of the build process(es).")
-	fmt.Printf("%6s %-6s %9s %9s %9s %9s %13s %13s %9s\n", "N", "way", "build", "td.ret", "td.gone", "build.cpu", "vs floor", "vs ip", "peak RSS")
+	fmt.Println("Times in seconds, medians. teardown: until the command returned / until the lab was gone.")
+	fmt.Println("Ratios: build, teardown(gone) against the floor, the ip script (ip netns exec, as the tutorials) and the ip -n script;")
+	fmt.Println("build CPU = user+sys of the build process(es).")
+	fmt.Printf("%6s %-6s %9s %9s %9s %9s %13s %13s %13s %9s\n", "N", "way", "build", "td.ret", "td.gone", "build.cpu", "vs floor", "vs ip", "vs ipn", "peak RSS")
 	for _, n := range sizes {
-		fl, hasF := res[key("floor", n)]
-		ip, hasI := res[key("ip", n)]
 		for _, w := range ways {
 			r, ok := res[key(w, n)]
 			if !ok {
 				fmt.Printf("%6d %-6s %9s\n", n, w, "FAILED")
 				continue
 			}
-			vf, vi := "-", "-"
-			if hasF && w != "floor" {
-				vf = ratio(r.build, fl.build) + "," + ratio(r.gone, fl.gone)
+			vs := func(other string) string {
+				o, ok := res[key(other, n)]
+				if !ok || other == w {
+					return "-"
+				}
+				return ratio(r.build, o.build) + "," + ratio(r.gone, o.gone)
 			}
-			if hasI && w != "ip" {
-				vi = ratio(r.build, ip.build) + "," + ratio(r.gone, ip.gone)
-			}
-			fmt.Printf("%6d %-6s %9.3f %9.3f %9.3f %9.3f %13s %13s %9s\n", n, w,
-				r.build.Seconds(), r.returned.Seconds(), r.gone.Seconds(), r.cpuBuild.Seconds(), vf, vi, rss(r))
+			fmt.Printf("%6d %-6s %9.3f %9.3f %9.3f %9.3f %13s %13s %13s %9s\n", n, w,
+				r.build.Seconds(), r.returned.Seconds(), r.gone.Seconds(), r.cpuBuild.Seconds(), vs("floor"), vs("ip"), vs("ipn"), rss(r))
 		}
 	}
 	fmt.Println()
@@ -277,8 +329,31 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
-func printTargets(res map[string]result, pr *profileResult) bool {
-	fmt.Println("Targets:")
+// paired returns the median, over the runs, of a's time over b's time in
+// the same round (the ways take turns within a round), and the lowest and
+// highest of those ratios. Pairing runs made within seconds of each other
+// cancels the machine's drift over a bench, which is larger than the
+// differences measured (docs/performance.md).
+func paired(a, b []result, f func(result) time.Duration) (med, lo, hi float64) {
+	var rs []float64
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if f(b[i]) > 0 {
+			rs = append(rs, f(a[i]).Seconds()/f(b[i]).Seconds())
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0
+	}
+	sort.Float64s(rs)
+	return rs[len(rs)/2], rs[0], rs[len(rs)-1]
+}
+
+func build(r result) time.Duration    { return r.build }
+func gone(r result) time.Duration     { return r.gone }
+func returned(r result) time.Duration { return r.returned }
+
+func printTargets(res map[string]result, runs map[string][]result, pr *profileResult) bool {
+	fmt.Println("Targets (ratios: median over rounds of the ratio within a round; range in brackets):")
 	ok := true
 	line := func(pass bool, format string, a ...any) {
 		verdict := "PASS"
@@ -289,25 +364,38 @@ func printTargets(res map[string]result, pr *profileResult) bool {
 		fmt.Printf("  %s  %s\n", verdict, fmt.Sprintf(format, a...))
 	}
 	for _, n := range []int{200, 1000} {
-		nr, okN := res[key("nsh", n)]
-		fr, okF := res[key("floor", n)]
-		if okN && okF {
-			b := nr.build.Seconds() / fr.build.Seconds()
-			line(b <= 1.25, "N=%d nsh build within 1.25x of the floor: %.2fx (%.3fs vs %.3fs)", n, b, nr.build.Seconds(), fr.build.Seconds())
-			t := nr.gone.Seconds() / fr.gone.Seconds()
-			line(t <= 1.25, "N=%d nsh teardown (until gone) within 1.25x of the floor: %.2fx (%.3fs vs %.3fs)", n, t, nr.gone.Seconds(), fr.gone.Seconds())
-			t2 := nr.returned.Seconds() / fr.returned.Seconds()
-			fmt.Printf("        (teardown until the command returned: %.2fx, %.3fs vs %.3fs)\n", t2, nr.returned.Seconds(), fr.returned.Seconds())
+		ns, fl := runs[key("nsh", n)], runs[key("floor", n)]
+		if len(ns) == 0 || len(fl) == 0 {
+			continue
+		}
+		b, blo, bhi := paired(ns, fl, build)
+		line(b <= 1.25, "N=%d nsh build within 1.25x of the floor: %.2fx [%.2f-%.2f] (medians %.3fs vs %.3fs)",
+			n, b, blo, bhi, res[key("nsh", n)].build.Seconds(), res[key("floor", n)].build.Seconds())
+		t, tlo, thi := paired(ns, fl, gone)
+		line(t <= 1.25, "N=%d nsh teardown (until gone) within 1.25x of the floor: %.2fx [%.2f-%.2f] (medians %.3fs vs %.3fs)",
+			n, t, tlo, thi, res[key("nsh", n)].gone.Seconds(), res[key("floor", n)].gone.Seconds())
+		r, _, _ := paired(ns, fl, returned)
+		fmt.Printf("        (teardown until the command returned: %.2fx, medians %.3fs vs %.3fs)\n",
+			r, res[key("nsh", n)].returned.Seconds(), res[key("floor", n)].returned.Seconds())
+	}
+	ns := runs[key("nsh", 200)]
+	if ip := runs[key("ip", 200)]; len(ns) > 0 && len(ip) > 0 {
+		x, xlo, xhi := paired(ip, ns, build)
+		line(x >= 10, "N=200 nsh build at least 10x faster than the ip script (ip netns exec, as the tutorials): %.1fx [%.1f-%.1f] (medians %.3fs vs %.3fs)",
+			x, xlo, xhi, res[key("nsh", 200)].build.Seconds(), res[key("ip", 200)].build.Seconds())
+	}
+	// For comparison: the floor against the same script, and both against
+	// the fastest script of ip commands.
+	against := func(way, script, what string) {
+		a, b := runs[key(script, 200)], runs[key(way, 200)]
+		if len(a) > 0 && len(b) > 0 {
+			x, lo, hi := paired(a, b, build)
+			fmt.Printf("        (N=200 %s build against %s: %.1fx faster [%.1f-%.1f])\n", way, what, x, lo, hi)
 		}
 	}
-	if nr, okN := res[key("nsh", 200)]; okN {
-		if ir, okI := res[key("ip", 200)]; okI {
-			x := ir.build.Seconds() / nr.build.Seconds()
-			line(x >= 10, "N=200 nsh build at least 10x faster than the ip script: %.1fx (%.3fs vs %.3fs)", x, nr.build.Seconds(), ir.build.Seconds())
-			y := ir.gone.Seconds() / nr.gone.Seconds()
-			fmt.Printf("        (teardown until gone: %.1fx faster, %.3fs vs %.3fs)\n", y, nr.gone.Seconds(), ir.gone.Seconds())
-		}
-	}
+	against("floor", "ip", "the ip netns exec script")
+	against("nsh", "ipn", "the ip -n script")
+	against("floor", "ipn", "the ip -n script")
 	if nr, okN := res[key("nsh", 1000)]; okN {
 		line(nr.rssKB < 100*1024, "N=1000 nsh run peak RSS under 100 MB: %s", rss(nr))
 	}

@@ -45,8 +45,11 @@ type runner struct {
 	profDir string
 }
 
+// wayTags tells the ways' namespaces apart.
+var wayTags = map[string]string{"nsh": "s", "ip": "i", "ipn": "n", "floor": "f"}
+
 func (r *runner) labFor(way string, n, rep int) *lab {
-	tag := fmt.Sprintf("%s%c%d-%d", r.id, way[0], n, rep)
+	tag := fmt.Sprintf("%s%s%d-%d", r.id, wayTags[way], n, rep)
 	return &lab{n: n, prefix: "nb-" + tag + "-", hub: "nshbench-host-" + tag}
 }
 
@@ -58,7 +61,9 @@ func (r *runner) run(way string, n, rep int) result {
 	case "floor":
 		res.err = r.floor(l, &res)
 	case "ip":
-		res.err = r.ip(l, &res)
+		res.err = r.ip(l, l.ipBuild(), &res)
+	case "ipn":
+		res.err = r.ip(l, l.ipnBuild(), &res)
 	case "nsh":
 		res.err = r.nshWay(l, &res)
 	default:
@@ -107,10 +112,10 @@ func (r *runner) floor(l *lab, res *result) error {
 	return r.teardown(l, res, func() error { return floorTeardown(l) })
 }
 
-func (r *runner) ip(l *lab, res *result) error {
+func (r *runner) ip(l *lab, script string, res *result) error {
 	build := filepath.Join(r.tmp, "build-"+filepath.Base(l.hub)+".sh")
 	down := filepath.Join(r.tmp, "down-"+filepath.Base(l.hub)+".sh")
-	if err := os.WriteFile(build, []byte(l.ipBuild()), 0o755); err != nil {
+	if err := os.WriteFile(build, []byte(script), 0o755); err != nil {
 		return err
 	}
 	if err := os.WriteFile(down, []byte(l.ipTeardown()), 0o755); err != nil {
