@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,7 +68,11 @@ func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true}
+	// Pdeathsig: if nsh dies (even by SIGKILL), the command dies with it
+	// rather than keep its namespace alive after down. The signal follows
+	// the thread that forked the command, so that thread stays locked to
+	// this call until the command has been waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		err := unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 		if err == unix.ESRCH {
@@ -79,13 +84,32 @@ func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
 
 	// A forked process is born in the network namespace of the thread
 	// that forks it.
-	if err := ns.Do(cmd.Start); err != nil {
+	var werr error
+	started := false
+	err := ns.Do(func() error {
+		if ns.Own() {
+			// Do runs fn right here: lock the thread for Pdeathsig.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		started = true
+		werr = cmd.Wait()
+		return nil
+	})
+	if err != nil && !started {
 		if ctx.Err() != nil {
 			return Result{}, interrupted(ctx, c)
 		}
 		return Result{}, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
 	}
-	werr := cmd.Wait()
+	if err != nil {
+		// The command ran, but the thread could not leave the namespace;
+		// Do has made sure that thread is not reused.
+		werr = errors.Join(werr, err)
+	}
 	res := Result{
 		Code:   exitCode(cmd.ProcessState),
 		Stdout: stdout.String(),
