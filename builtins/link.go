@@ -295,6 +295,13 @@ func linkSetMAC(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil || len(hw) != 6 {
 		return nil, fmt.Errorf("bad MAC address %q for link %q: want six bytes like 02:00:00:00:00:01", mac, l.name)
 	}
+	if hw[0]&1 != 0 {
+		// The kernel refuses it with a bare "cannot assign requested address".
+		return nil, fmt.Errorf("bad MAC address %q for link %q: it is a multicast address (the first byte is odd); a link's own address must be unicast, like 02:00:00:00:00:01", mac, l.name)
+	}
+	if hw.String() == "00:00:00:00:00:00" {
+		return nil, fmt.Errorf("bad MAC address %q for link %q: the all-zero address is not a link address", mac, l.name)
+	}
 	if err := l.set(env, "mac", hw.String()); err != nil {
 		return nil, err
 	}

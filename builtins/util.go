@@ -44,6 +44,9 @@ func checkIP(s, what string) error {
 func stringList(v starlark.Value, param string) ([]string, error) {
 	switch v := v.(type) {
 	case starlark.String:
+		if strings.ContainsRune(string(v), 0) {
+			return nil, fmt.Errorf("for parameter %s: the command contains a NUL byte, which no program can be given", param)
+		}
 		return []string{"/bin/sh", "-c", string(v)}, nil
 	case *starlark.List, starlark.Tuple:
 		it := starlark.Iterate(v)
@@ -54,6 +57,9 @@ func stringList(v starlark.Value, param string) ([]string, error) {
 			s, ok := starlark.AsString(x)
 			if !ok {
 				return nil, fmt.Errorf("for parameter %s: got %s in list, want string", param, x.Type())
+			}
+			if strings.ContainsRune(s, 0) {
+				return nil, fmt.Errorf("for parameter %s: argument %d (%q) contains a NUL byte, which no program can be given", param, len(out), s)
 			}
 			out = append(out, s)
 		}
@@ -81,8 +87,11 @@ func stringDict(v starlark.Value, param string) ([]string, error) {
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("for parameter %s: keys and values must be strings", param)
 		}
-		if k == "" || strings.Contains(k, "=") {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return nil, fmt.Errorf("for parameter %s: bad variable name %q", param, k)
+		}
+		if strings.ContainsRune(val, 0) {
+			return nil, fmt.Errorf("for parameter %s: the value of %s contains a NUL byte, which no program can be given", param, k)
 		}
 		out = append(out, k+"="+val)
 	}
