@@ -262,12 +262,10 @@ func top(file string, n int, extra ...string) string {
 }
 
 // onThrowawayThread runs fn on a goroutine locked to its thread and never
-// unlocked, so the thread ends with it. nsh's createNamed (at aea5b73 and
-// in the working tree of this writing) unshares the network namespace of
-// whatever thread its caller runs on, unlocked, when nsh runs in the
-// machine's mount namespace; locked, the code behaves as in the nsh CLI
-// when its one goroutine stays on one thread, and the bench's own threads
-// are not left in a lab namespace.
+// unlocked, so the thread ends with it. nsh switches namespaces only on
+// threads of its own (spares, Namespace.Do), but the in-process build runs
+// on a thread of its own anyway, so that no bug there could leave one of
+// the bench's threads in a lab namespace.
 func onThrowawayThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
