@@ -94,6 +94,10 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
 	defer cancel()
 	res, err := nsexec.Run(ctx, kns, c)
+	if kns.Own() {
+		// The command may have changed a sysctl that new namespaces copy.
+		env.kern().DropSpare()
+	}
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, fmt.Errorf("command %s in %s timed out after %s", ops.ShellJoin(argv), nsLabel(nsName), timeout)

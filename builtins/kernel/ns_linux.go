@@ -35,6 +35,7 @@ type Namespace struct {
 	Path string
 
 	fd     netns.NsHandle
+	pin    uint64 // see PinID
 	mu     sync.Mutex
 	nl     *netlink.Handle
 	closed bool
@@ -290,11 +291,30 @@ func (k *Kernel) pinSpare(name string, lo bool) (*Namespace, error) {
 		k.keepSpare(sp)
 		return nil, fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 	}
-	return &Namespace{Name: name, Path: path, fd: sp.fd, nl: sp.nl}, nil
+	return &Namespace{Name: name, Path: path, fd: sp.fd, nl: sp.nl, pin: pinID(path)}, nil
 }
 
 // Ino returns the namespace's inode number, which tells it apart from any
-// other namespace for as long as it lives.
+// other namespace for as long as it lives (the kernel reuses the number
+// once it is freed).
+// PinID returns the unique ID of the mount that pins a namespace AddNamed
+// created, or 0 where the kernel has none (before Linux 6.8). Unlike an
+// inode number, it is never reused while the machine runs, so it tells
+// nsh's pin apart from one someone made under the same name since.
+func (n *Namespace) PinID() uint64 { return n.pin }
+
+// pinID returns the unique mount ID of the pin at path, or 0.
+func pinID(path string) uint64 {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_MNT_ID_UNIQUE, &stx); err != nil {
+		return 0
+	}
+	if stx.Mask&unix.STATX_MNT_ID_UNIQUE == 0 {
+		return 0
+	}
+	return stx.Mnt_id
+}
+
 func (n *Namespace) Ino() (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(n.fd), &st); err != nil {
@@ -305,17 +325,18 @@ func (n *Namespace) Ino() (uint64, error) {
 
 // DeleteNamed removes the pin of /run/netns/NAME, as `ip netns delete`
 // does, after closing nsh's own references to it. A namespace that is
-// already gone is not an error. With ino other than 0, a pin that holds
-// another namespace than that inode (someone made a namespace of the same
-// name since) is left alone, and the error wraps ErrReplaced.
-func (k *Kernel) DeleteNamed(name string, ino uint64) error {
+// already gone is not an error. With pin other than 0 (the PinID of the
+// namespace nsh created), a pin that is another mount (someone deleted the
+// namespace and made one of the same name since) is left alone, and the
+// error wraps ErrReplaced.
+func (k *Kernel) DeleteNamed(name string, pin uint64) error {
 	k.mu.Lock()
 	if ns, ok := k.named[name]; ok {
 		ns.Close()
 		delete(k.named, name)
 	}
 	k.mu.Unlock()
-	return deleteNamed(name, ino)
+	return deleteNamed(name, pin)
 }
 
 // ErrReplaced is returned by DeleteNamed for a pin that now holds another
@@ -492,8 +513,9 @@ func ensureRunDir() error {
 }
 
 // pinDir is nsh's state of /run/netns: whether it was made a shared mount,
-// and the file of the last pin nsh created, whose inode the next pins share
-// (see createPinFile).
+// and the file whose inode nsh's pins share (see createPinFile): the first
+// pin file nsh created, or the first since every name of the previous one
+// was deleted.
 var pinDir struct {
 	sync.Mutex
 	ready bool
@@ -503,9 +525,9 @@ var pinDir struct {
 // createPinFile creates the empty file /run/netns/NAME that a namespace is
 // then bind-mounted on, making /run/netns a shared mount first, once.
 //
-// The file is a new name for the inode of the last pin file nsh created
+// The file is a new name for the inode of a pin file nsh created before
 // (a hard link, made through the file nsh keeps open), or a new file when
-// there is none. A pin file is only a place to mount on: what it holds is
+// there is none, or when that inode has no name left. A pin file is only a place to mount on: what it holds is
 // the mount, and `ip netns del` unmounts, then unlinks its name. Linking
 // costs a directory entry; creating costs an inode, which on ext4 means a
 // search of the inode bitmap that grows with every inode deleted in the
@@ -561,6 +583,7 @@ func createNamed(name string, lo bool) (*Namespace, error) {
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 		}
+		ns.pin = pinID(path)
 		fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("failed to open namespace %q: %w", name, err)
@@ -587,15 +610,18 @@ func createNamed(name string, lo bool) (*Namespace, error) {
 	return ns, nil
 }
 
-func deleteNamed(name string, ino uint64) error {
+func deleteNamed(name string, pin uint64) error {
 	path := filepath.Join(NetnsRunDir, name)
 	return inMachineMountNS(func() error {
-		if ino != 0 {
-			var st unix.Stat_t
+		if pin != 0 {
+			// A file that pins nothing (left by a crash in the middle of a
+			// create) is removed, as before; a pin that is another mount
+			// is not nsh's.
 			var fs unix.Statfs_t
-			if unix.Stat(path, &st) == nil && unix.Statfs(path, &fs) == nil &&
-				fs.Type == unix.NSFS_MAGIC && st.Ino != ino {
-				return fmt.Errorf("left namespace %q alone: %w", name, ErrReplaced)
+			if unix.Statfs(path, &fs) == nil && fs.Type == unix.NSFS_MAGIC {
+				if id := pinID(path); id != 0 && id != pin {
+					return fmt.Errorf("left namespace %q alone: %w", name, ErrReplaced)
+				}
 			}
 		}
 		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -17,26 +18,40 @@ import (
 // to pin it, and the next spare is made on another thread while the script
 // goes on, so that the kernel's work for it overlaps nsh's other work.
 //
-// Nothing about a spare is visible outside nsh: if it is never used, it
-// is closed with the Kernel (or with the process) and the kernel frees it.
-// A namespace inherits some settings (the conf/all and conf/default
-// sysctls) from the one that creates it, so DropSpare throws the spare
-// away whenever nsh changes a sysctl: a spare is then never older than
-// the settings a new namespace would have had.
+// A spare has no name: no pin, no entry in /run/netns, nothing `ip netns`
+// lists (lsns and /proc/PID/fd show it, as any namespace nsh holds open).
+// If it is never used, it is closed with the Kernel (or with the process)
+// and the kernel frees it.
+//
+// A new namespace copies the IPv4 conf/all and conf/default sysctls of the
+// machine's namespace, or, with net.core.devconf_inherit_init_net=3, of
+// the one that creates it: a spare must not be older than such a change.
+// nsh drops it when it changes a sysctl in its own namespace itself
+// (DropSpare), or may have (exec_in there), and never uses one made more
+// than maxSpareAge ago, which bounds what a change by another program can
+// miss.
 type spare struct {
 	lo   bool          // made with lo up
 	done chan struct{} // closed when the fields below are set
+	at   time.Time     // when it was ready
 	fd   netns.NsHandle
 	nl   *netlink.Handle
 	err  error
 }
+
+// maxSpareAge is how old a spare may be when it is used. A script that
+// makes namespaces in a row uses each within milliseconds.
+const maxSpareAge = time.Second
 
 // newSpare starts making a spare on a thread of its own, from the
 // namespace back, to which the thread returns.
 func newSpare(back netns.NsHandle, lo bool) *spare {
 	sp := &spare{lo: lo, done: make(chan struct{}), fd: netns.None()}
 	go func() {
-		defer close(sp.done)
+		defer func() {
+			sp.at = time.Now()
+			close(sp.done)
+		}()
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread() // nothing changed
@@ -103,13 +118,14 @@ func loUp(h *netlink.Handle) error {
 }
 
 // takeSpare returns a spare made with lo as asked, ready or in the making,
-// and starts making one if there is none.
+// and starts making one if there is none, or if the one there is was made
+// for another lo or is older than maxSpareAge.
 func (k *Kernel) takeSpare(lo bool) *spare {
 	k.mu.Lock()
 	sp := k.spare
 	k.spare = nil
 	k.mu.Unlock()
-	if sp != nil && sp.lo == lo {
+	if sp != nil && sp.lo == lo && !sp.stale() {
 		return sp
 	}
 	if sp != nil {
@@ -117,6 +133,16 @@ func (k *Kernel) takeSpare(lo bool) *spare {
 		sp.close()
 	}
 	return newSpare(k.own.fd, lo)
+}
+
+// stale reports whether a spare is ready and older than maxSpareAge.
+func (sp *spare) stale() bool {
+	select {
+	case <-sp.done:
+		return time.Since(sp.at) > maxSpareAge
+	default:
+		return false // in the making: as new as can be
+	}
 }
 
 // keepSpare puts back a spare that AddNamed could not use (the name was
@@ -131,14 +157,15 @@ func (k *Kernel) keepSpare(sp *spare) {
 	go func() { sp.wait(); sp.close() }()
 }
 
-// prepareSpare starts making the next spare, from the second namespace a
-// process creates on: a script that makes one namespace (or only its
-// sandbox) should not pay for another.
+// prepareSpare starts making the next spare, from the second namespace k
+// creates on (a script that makes one namespace, or only its sandbox,
+// should not pay for another), when nsh runs in the machine's mount
+// namespace, the only place AddNamed uses spares.
 func (k *Kernel) prepareSpare(lo bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.created++
-	if k.spare != nil || k.closed || k.created < 2 {
+	if k.spare != nil || k.closed || k.created < 2 || machineMnt() >= 0 {
 		return
 	}
 	k.spare = newSpare(k.own.fd, lo)
@@ -146,7 +173,7 @@ func (k *Kernel) prepareSpare(lo bool) {
 
 // DropSpare frees the spare namespace, if any, so that the next namespace
 // is made with the settings of this moment. Operations that change a
-// sysctl call it.
+// sysctl in nsh's own namespace call it, and so does exec_in there.
 func (k *Kernel) DropSpare() {
 	k.mu.Lock()
 	sp := k.spare

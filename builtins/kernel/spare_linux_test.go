@@ -106,8 +106,10 @@ func TestAddNamedSpares(t *testing.T) {
 	k.DropSpare()
 }
 
-// TestDeleteNamedReplaced deletes, by inode, a namespace that someone
-// deleted and made again under the same name: the new one is left alone.
+// TestDeleteNamedReplaced deletes, by its pin's ID, a namespace that
+// someone deleted and made again under the same name: the new one is left
+// alone, even though the kernel gives it the inode number of the old one
+// (nsh's references are closed first, so that the number is free).
 func TestDeleteNamedReplaced(t *testing.T) {
 	needRoot(t)
 	k, err := New()
@@ -120,31 +122,32 @@ func TestDeleteNamedReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ino, err := ns.Ino()
-	if err != nil {
-		t.Fatal(err)
+	pin := ns.PinID()
+	if pin == 0 {
+		t.Skip("this kernel has no unique mount IDs (STATX_MNT_ID_UNIQUE, Linux 6.8)")
 	}
+	k.Forget(name)
 	defer exec.Command("ip", "netns", "del", name).Run()
 	for _, args := range [][]string{{"netns", "del", name}, {"netns", "add", name}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v\n%s", args, err, out)
 		}
 	}
-	if err := k.DeleteNamed(name, ino); !errors.Is(err, ErrReplaced) {
+	if err := k.DeleteNamed(name, pin); !errors.Is(err, ErrReplaced) {
 		t.Fatalf("DeleteNamed of a replaced namespace: %v, want ErrReplaced", err)
 	}
 	if _, err := os.Lstat(filepath.Join(NetnsRunDir, name)); err != nil {
 		t.Fatalf("the replacement was deleted: %v", err)
 	}
-	// By its own inode, it goes.
-	if err := k.DeleteNamed(name, mustStat(t, filepath.Join(NetnsRunDir, name))); err != nil {
+	// By its own pin, it goes.
+	if err := k.DeleteNamed(name, pinID(filepath.Join(NetnsRunDir, name))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(NetnsRunDir, name)); err == nil {
-		t.Fatal("still there after DeleteNamed by its own inode")
+		t.Fatal("still there after DeleteNamed by its own pin")
 	}
 	// Deleting what is gone is not an error.
-	if err := k.DeleteNamed(name, ino); err != nil {
+	if err := k.DeleteNamed(name, pin); err != nil {
 		t.Fatalf("DeleteNamed of a gone namespace: %v", err)
 	}
 }

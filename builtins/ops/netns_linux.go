@@ -16,9 +16,11 @@ type NetnsAdd struct {
 	Name    string `json:"name"`
 	Lo      bool   `json:"lo"`
 	Sandbox bool   `json:"sandbox,omitempty"`
-	// Ino is the namespace's inode, learned by Apply, so that Revert
-	// never deletes a namespace someone made under the same name since.
-	Ino uint64 `json:"ino,omitempty"`
+	// Pin is the unique ID of the mount that pins the namespace,
+	// learned by Apply (0 on kernels before 6.8), so that Revert never
+	// deletes a namespace someone made under the same name since: an
+	// inode number would not do, the kernel reuses them at once.
+	Pin uint64 `json:"pin,omitempty"`
 }
 
 func init() { Register("netns.add", func() Op { return new(NetnsAdd) }) }
@@ -50,16 +52,11 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 		}
 		return failed(fmt.Sprintf("add namespace %q", o.Name), err)
 	}
-	undo := func(err error) error {
-		k.DeleteNamed(o.Name, 0)
-		return err
-	}
-	if o.Ino, err = ns.Ino(); err != nil {
-		return undo(err)
-	}
+	o.Pin = ns.PinID()
 	if o.Sandbox {
 		if err := k.SetHost(o.Name); err != nil {
-			return undo(err)
+			k.DeleteNamed(o.Name, 0)
+			return err
 		}
 	}
 	return nil
@@ -67,8 +64,10 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 
 // Revert implements Op.
 func (o *NetnsAdd) Revert(k *kernel.Kernel) error {
-	err := k.DeleteNamed(o.Name, o.Ino)
-	if o.Sandbox && err == nil {
+	err := k.DeleteNamed(o.Name, o.Pin)
+	if o.Sandbox && (err == nil || errors.Is(err, kernel.ErrReplaced)) {
+		// The sandbox nsh made is gone either way: never let host reach
+		// the namespace that replaced it.
 		k.HostGone(o.Name)
 	}
 	if errors.Is(err, kernel.ErrReplaced) {

@@ -62,8 +62,10 @@ func (o *SysctlSet) Apply(k *kernel.Kernel) error {
 		return failed(fmt.Sprintf("set sysctl %s=%s%s", o.Key, o.Value, inNS(o.NS)), err)
 	}
 	if ns.Own() {
-		// New namespaces copy some of nsh's own namespace's settings:
-		// one made ahead of time would miss this change.
+		// New namespaces copy conf/all and conf/default from the
+		// machine's namespace (or from nsh's, with
+		// devconf_inherit_init_net=3): one made ahead of time would miss
+		// this change.
 		k.DropSpare()
 	}
 	return nil
