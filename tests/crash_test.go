@@ -147,34 +147,39 @@ netns("{N}n")
 }
 
 // TestSIGKILLKillsExecIn kills nsh while exec_in waits for a command, in a
-// named namespace and in the sandbox: the command must die with nsh, since
-// left running it would keep its namespace alive after down removed the
-// pin, where nothing would show it.
+// named namespace and in the sandbox: the command, and a process it
+// started in the background, must die with nsh, since left running they
+// would keep their namespace alive after down removed the pin, where
+// nothing would show it.
 func TestSIGKILLKillsExecIn(t *testing.T) {
 	requireRoot(t)
 	for _, where := range []string{"n", "host"} {
 		t.Run(where, func(t *testing.T) {
 			before := snapshot(t)
 			session, n := uniq("t"), uniq("x")
-			pidfile := filepath.Join(t.TempDir(), "pid")
+			dir := t.TempDir()
+			shPid, bgPid := filepath.Join(dir, "sh"), filepath.Join(dir, "bg")
 			script := writeLab(t, "execkill", fmt.Sprintf(`
 n = netns(%q)
-exec_in(%s, ["sh", "-c", "echo $$ > %s; exec sleep 600"])
-`, n, where, pidfile))
+exec_in(%s, ["sh", "-c", "echo $$ > %s; sleep 600 & echo $! > %s; wait"])
+`, n, where, shPid, bgPid))
 			cmd, out := startNsh(t, "run", script, "--sandbox", "--session", session)
-			var pid int
-			if !waitFor(30*time.Second, func() bool {
-				b, _ := os.ReadFile(pidfile)
-				_, err := fmt.Sscanf(string(b), "%d", &pid)
-				return err == nil && pid > 0
-			}) {
+			readPid := func(file string) int {
+				var pid int
+				b, _ := os.ReadFile(file)
+				fmt.Sscanf(string(b), "%d", &pid)
+				return pid
+			}
+			if !waitFor(30*time.Second, func() bool { return readPid(shPid) > 0 && readPid(bgPid) > 0 }) {
 				t.Fatalf("exec_in never started its command:\n%s", out)
 			}
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
-			if !waitGone(pid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				t.Errorf("the command of exec_in (pid %d) survived nsh's SIGKILL", pid)
+			for what, pid := range map[string]int{"command": readPid(shPid), "command's background job": readPid(bgPid)} {
+				if !waitGone(pid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					t.Errorf("the %s of exec_in (pid %d) survived nsh's SIGKILL", what, pid)
+				}
 			}
 			if r := nsh(t, "down", "--session", session); r.code != 0 {
 				t.Fatalf("down: %s", r)

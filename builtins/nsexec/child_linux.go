@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -19,7 +20,8 @@ import (
 )
 
 // childArg is the hidden first argument that makes Init do the child's
-// work: `BINARY __nsh-exec [-netns NAME] [-pidfile FILE -logfile FILE] -- ARGV...`.
+// work: `BINARY __nsh-exec [-netns NAME] [-pidfile FILE -logfile FILE]
+// [-supervise] -- ARGV...`.
 const childArg = "__nsh-exec"
 
 // etcNetnsDir holds per-namespace configuration files, as for iproute2.
@@ -72,6 +74,7 @@ func child(args []string) int {
 	name := flags.String("netns", "", "name of the namespace, for /etc/netns/NAME")
 	pidfile := flags.String("pidfile", "", "file in which to record the process")
 	logfile := flags.String("logfile", "", "file to which to append output")
+	supervise := flags.Bool("supervise", false, "run the command as a child, and kill its process group on SIGTERM")
 	if err := flags.Parse(args); err != nil {
 		return exitSetup
 	}
@@ -121,12 +124,47 @@ func child(args []string) int {
 		}
 	}
 	closeOnExec()
+	if *supervise {
+		return superviseCmd(path, argv, env)
+	}
 	err = syscall.Exec(path, argv, env)
 	fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
 	if errors.Is(err, fs.ErrNotExist) {
 		return exitNotFound
 	}
 	return exitNotExecable
+}
+
+// superviseCmd runs the command as a child in this process's process group
+// and exits as it does. SIGTERM, which Run makes the parent-death signal
+// of this process, kills the whole group with SIGKILL: the command and
+// everything it started that stayed in its group (a shell's pipeline, its
+// background jobs) die with nsh, even when nsh is SIGKILLed. A process
+// that made a group or a session of its own escapes, as it would
+// escape Ctrl-C.
+func superviseCmd(path string, argv, env []string) int {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	cmd := exec.Command(path)
+	cmd.Args, cmd.Env = argv, env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		var pe *fs.PathError // "fork/exec PATH: ERR": say it as exec does
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return exitNotFound
+		}
+		return exitNotExecable
+	}
+	go func() {
+		<-term
+		unix.Kill(0, unix.SIGKILL) // the group, this process included
+	}()
+	cmd.Wait()
+	return exitCode(cmd.ProcessState)
 }
 
 // setupMounts does what iproute2's netns_switch does after setns: keep

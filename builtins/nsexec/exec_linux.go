@@ -62,17 +62,19 @@ func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
 	stdout := &capBuffer{max: MaxOutput}
 	stderr := &capBuffer{max: MaxOutput}
 	cmd := exec.CommandContext(ctx, selfExe)
-	cmd.Args = childArgs(ns, "", "", c.Argv)
+	args := childArgs(ns, "", "", c.Argv)
+	cmd.Args = append(append(args[:2:2], "-supervise"), args[2:]...)
 	cmd.Env = c.environ(os.Environ)
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// Pdeathsig: if nsh dies (even by SIGKILL), the command dies with it
-	// rather than keep its namespace alive after down. The signal follows
-	// the thread that forked the command, so that thread stays locked to
-	// this call until the command has been waited for.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// If nsh dies, even by SIGKILL, the command's whole process group
+	// dies with it (see superviseCmd) rather than keep its namespace alive
+	// after down: the child gets SIGTERM as its parent-death signal. That
+	// signal follows the thread that forked the child, so the thread stays
+	// locked to this call until the child has been waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error {
 		err := unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 		if err == unix.ESRCH {
