@@ -59,7 +59,7 @@ func stringList(v starlark.Value, param string) ([]string, error) {
 				return nil, fmt.Errorf("for parameter %s: got %s in list, want string", param, x.Type())
 			}
 			if strings.ContainsRune(s, 0) {
-				return nil, fmt.Errorf("for parameter %s: argument %d (%q) contains a NUL byte, which no program can be given", param, len(out), s)
+				return nil, fmt.Errorf("for parameter %s: argv[%d] (%q) contains a NUL byte, which no program can be given", param, len(out), s)
 			}
 			out = append(out, s)
 		}
