@@ -610,26 +610,94 @@ func createNamed(name string, lo bool) (*Namespace, error) {
 	return ns, nil
 }
 
+// DeleteNamedAll deletes the pins of several namespaces, as DeleteNamed
+// does each, but together: it unmounts them all, deleteWorkers at a time,
+// then removes their files. Unmounts overlap well (each waits for an RCU
+// grace period after the mount lock is released), while removing a file
+// that was a mount point takes that lock too, so doing it after all the
+// unmounts keeps the two from contending. It returns one error per name.
+func (k *Kernel) DeleteNamedAll(names []string, pins []uint64) []error {
+	k.mu.Lock()
+	for _, name := range names {
+		if ns, ok := k.named[name]; ok {
+			ns.Close()
+			delete(k.named, name)
+		}
+	}
+	k.mu.Unlock()
+	errs := make([]error, len(names))
+	if machineMnt() >= 0 {
+		// Outside the machine's mount namespace every deletion needs a
+		// thread that enters it: one at a time, as DeleteNamed.
+		for i, name := range names {
+			errs[i] = deleteNamed(name, pins[i])
+		}
+		return errs
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(deleteWorkers, len(names)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = unmountPin(names[i], pins[i])
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, name := range names {
+		if errs[i] == nil {
+			errs[i] = removePin(name)
+		}
+	}
+	return errs
+}
+
+// deleteWorkers bounds how many pins DeleteNamedAll unmounts at once.
+const deleteWorkers = 8
+
 func deleteNamed(name string, pin uint64) error {
-	path := filepath.Join(NetnsRunDir, name)
 	return inMachineMountNS(func() error {
-		if pin != 0 {
-			// A file that pins nothing (left by a crash in the middle of a
-			// create) is removed, as before; a pin that is another mount
-			// is not nsh's.
-			var fs unix.Statfs_t
-			if unix.Statfs(path, &fs) == nil && fs.Type == unix.NSFS_MAGIC {
-				if id := pinID(path); id != 0 && id != pin {
-					return fmt.Errorf("left namespace %q alone: %w", name, ErrReplaced)
-				}
+		if err := unmountPin(name, pin); err != nil {
+			return err
+		}
+		return removePin(name)
+	})
+}
+
+// unmountPin unmounts /run/netns/NAME, unless pin is not 0 and the mount
+// there is another one (see DeleteNamed). It must run in the machine's
+// mount namespace.
+func unmountPin(name string, pin uint64) error {
+	path := filepath.Join(NetnsRunDir, name)
+	if pin != 0 {
+		// A file that pins nothing (left by a crash in the middle of a
+		// create) is removed, as before; a pin that is another mount is
+		// not nsh's.
+		var fs unix.Statfs_t
+		if unix.Statfs(path, &fs) == nil && fs.Type == unix.NSFS_MAGIC {
+			if id := pinID(path); id != 0 && id != pin {
+				return fmt.Errorf("left namespace %q alone: %w", name, ErrReplaced)
 			}
 		}
-		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			return fmt.Errorf("failed to unmount %s: %w", path, err)
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("failed to remove %s: %w", path, err)
-		}
-		return nil
-	})
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return fmt.Errorf("failed to unmount %s: %w", path, err)
+	}
+	return nil
+}
+
+// removePin removes the file /run/netns/NAME once it is unmounted. It must
+// run in the machine's mount namespace.
+func removePin(name string) error {
+	path := filepath.Join(NetnsRunDir, name)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to remove %s: %w", path, err)
+	}
+	return nil
 }

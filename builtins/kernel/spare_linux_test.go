@@ -214,3 +214,61 @@ func TestPinFileReuse(t *testing.T) {
 	add(prefix + "4") // no name left at all: a new file
 	del(prefix + "4")
 }
+
+// TestDeleteNamedAll deletes several namespaces together, one of them
+// replaced by someone else meanwhile and one already gone: the replaced
+// one is left with ErrReplaced, the gone one is not an error, and the
+// others are deleted.
+func TestDeleteNamedAll(t *testing.T) {
+	needRoot(t)
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	prefix := fmt.Sprintf("nshk%d-all", os.Getpid())
+	var names []string
+	var pins []uint64
+	for i := 0; i < 12; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		ns, err := k.AddNamed(name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, pins = append(names, name), append(pins, ns.PinID())
+	}
+	defer func() {
+		for _, n := range names {
+			exec.Command("ip", "netns", "del", n).Run()
+		}
+	}()
+	if pins[0] == 0 {
+		t.Skip("this kernel has no unique mount IDs (STATX_MNT_ID_UNIQUE, Linux 6.8)")
+	}
+	k.Forget(names[3])
+	for _, args := range [][]string{{"netns", "del", names[3]}, {"netns", "add", names[3]}, {"netns", "del", names[7]}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	errs := k.DeleteNamedAll(names, pins)
+	for i, name := range names {
+		_, statErr := os.Lstat(filepath.Join(NetnsRunDir, name))
+		switch {
+		case i == 3:
+			if !errors.Is(errs[i], ErrReplaced) {
+				t.Errorf("%s (replaced): %v, want ErrReplaced", name, errs[i])
+			}
+			if statErr != nil {
+				t.Errorf("%s (replaced) was deleted", name)
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("%s: %v", name, errs[i])
+			}
+			if statErr == nil {
+				t.Errorf("%s is still there", name)
+			}
+		}
+	}
+}

@@ -64,7 +64,11 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 
 // Revert implements Op.
 func (o *NetnsAdd) Revert(k *kernel.Kernel) error {
-	err := k.DeleteNamed(o.Name, o.Pin)
+	return o.reverted(k, k.DeleteNamed(o.Name, o.Pin))
+}
+
+// reverted turns the outcome of deleting the namespace into Revert's.
+func (o *NetnsAdd) reverted(k *kernel.Kernel, err error) error {
 	if o.Sandbox && (err == nil || errors.Is(err, kernel.ErrReplaced)) {
 		// The sandbox nsh made is gone either way: never let host reach
 		// the namespace that replaced it.
@@ -77,6 +81,30 @@ func (o *NetnsAdd) Revert(k *kernel.Kernel) error {
 		return failed(fmt.Sprintf("delete namespace %q", o.Name), err)
 	}
 	return nil
+}
+
+// RevertAll reverts Independent operations, all together where the kernel
+// allows: namespaces are deleted with kernel.DeleteNamedAll. It returns
+// one result per operation, as its Revert would have.
+func RevertAll(k *kernel.Kernel, list []Op) []error {
+	errs := make([]error, len(list))
+	var idx []int
+	var names []string
+	var pins []uint64
+	for i, op := range list {
+		if o, ok := op.(*NetnsAdd); ok {
+			idx = append(idx, i)
+			names = append(names, o.Name)
+			pins = append(pins, o.Pin)
+			continue
+		}
+		errs[i] = op.Revert(k)
+	}
+	for j, err := range k.DeleteNamedAll(names, pins) {
+		i := idx[j]
+		errs[i] = list[i].(*NetnsAdd).reverted(k, err)
+	}
+	return errs
 }
 
 // Explain implements Op.

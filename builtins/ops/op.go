@@ -45,8 +45,9 @@ type Learner interface {
 }
 
 // An Independent operation's Revert does not depend on the Revert of any
-// other Independent operation, in either order, so a rollback may run a
-// series of them at once (deleting many namespaces' pins).
+// other Independent operation, in either order, so a rollback may revert
+// a series of them together, with RevertAll (deleting many namespaces'
+// pins).
 type Independent interface {
 	Independent()
 }

@@ -154,6 +154,17 @@ func openJournal(path string, meta Meta) (*journal, error) {
 func (j *journal) replay(data []byte) error {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	// An operation's parameters are decoded once, after the scan, from
+	// its last record that has them: the "done" record of an operation
+	// that learns while it is applied repeats them all.
+	type pending struct {
+		e    *Entry
+		kind string
+		args json.RawMessage
+		line int
+	}
+	var todo []*pending
+	byID := map[int]*pending{}
 	line := 0
 	for sc.Scan() {
 		line++
@@ -173,11 +184,10 @@ func (j *journal) replay(data []byte) error {
 			t, _ := time.Parse(time.RFC3339Nano, r.Time)
 			j.steps = append(j.steps, &Step{ID: r.ID, Name: r.Name, Pos: r.Pos, Time: t})
 		case "op":
-			op, err := ops.Decode(r.Kind, r.Args)
-			if err != nil {
-				return fmt.Errorf("journal line %d: %w", line, err)
-			}
-			e := &Entry{ID: r.ID, Step: r.Step, Op: op}
+			e := &Entry{ID: r.ID, Step: r.Step}
+			p := &pending{e: e, kind: r.Kind, args: r.Args, line: line}
+			todo = append(todo, p)
+			byID[r.ID] = p
 			j.byID[r.ID] = e
 			if st := j.step(r.Step); st != nil {
 				st.Entries = append(st.Entries, e)
@@ -185,24 +195,37 @@ func (j *journal) replay(data []byte) error {
 				return fmt.Errorf("journal line %d: operation %d in unknown step %d", line, r.ID, r.Step)
 			}
 		case "done", "fail", "undone":
-			e := j.byID[r.ID]
-			if e == nil {
+			p := byID[r.ID]
+			if p == nil {
 				return fmt.Errorf("journal line %d: %q of unknown operation %d", line, r.T, r.ID)
 			}
 			if r.Args != nil {
 				// What the operation learned while it was applied.
-				op, err := ops.Decode(e.Op.Kind(), r.Args)
-				if err != nil {
-					return fmt.Errorf("journal line %d: %w", line, err)
-				}
-				e.Op = op
+				p.args, p.line = r.Args, line
 			}
-			e.State = map[string]OpState{"done": Done, "fail": Failed, "undone": Undone}[r.T]
+			switch r.T {
+			case "done":
+				p.e.State = Done
+			case "fail":
+				p.e.State = Failed
+			default:
+				p.e.State = Undone
+			}
 		default:
 			return fmt.Errorf("journal line %d: unknown record type %q", line, r.T)
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	for _, p := range todo {
+		op, err := ops.Decode(p.kind, p.args)
+		if err != nil {
+			return fmt.Errorf("journal line %d: %w", p.line, err)
+		}
+		p.e.Op = op
+	}
+	return nil
 }
 
 func (j *journal) step(id int) *Step {

@@ -438,35 +438,18 @@ func (s *Session) revert(steps []*Step) error {
 	return errors.Join(errs...)
 }
 
-// revertWorkers bounds how many independent reverts run at once. Deleting
-// a pin waits mostly for the kernel (an RCU grace period per unmount), not
-// for a CPU, so more than one per CPU helps.
-const revertWorkers = 8
-
-// revertAll reverts independent entries at once, then reports warnings
-// and errors in the entries' order and marks the reverted ones undone in
-// one write. It returns the entries' errors, and the journal's.
+// revertAll reverts independent entries together (ops.RevertAll), then
+// reports warnings and errors in the entries' order and marks the reverted
+// ones undone in one write. It returns the entries' errors, and the
+// journal's.
 func (s *Session) revertAll(run []*Entry) ([]error, error) {
-	results := make([]error, len(run))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(revertWorkers, len(run)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = run[i].Op.Revert(s.K)
-			}
-		}()
+	list := make([]ops.Op, len(run))
+	for i, e := range run {
+		list[i] = e.Op
 	}
-	for i := range run {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 	var errs []error
 	var undone []*Entry
-	for i, err := range results {
+	for i, err := range ops.RevertAll(s.K, list) {
 		var w *ops.Warning
 		switch {
 		case err == nil:
