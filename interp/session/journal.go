@@ -1,13 +1,14 @@
 package session
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nshlab/nsh/builtins/ops"
@@ -152,8 +153,14 @@ func openJournal(path string, meta Meta) (*journal, error) {
 }
 
 func (j *journal) replay(data []byte) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	// The lines are decoded on every CPU, then applied in order: a large
+	// journal is read by every undo and down, and JSON is most of that.
+	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	recs := make([]record, len(lines))
+	errs := make([]error, len(lines))
+	parallel(len(lines), func(i int) {
+		errs[i] = json.Unmarshal(lines[i], &recs[i])
+	})
 	// An operation's parameters are decoded once, after the scan, from
 	// its last record that has them: the "done" record of an operation
 	// that learns while it is applied repeats them all.
@@ -165,13 +172,12 @@ func (j *journal) replay(data []byte) error {
 	}
 	var todo []*pending
 	byID := map[int]*pending{}
-	line := 0
-	for sc.Scan() {
-		line++
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("journal line %d: %w", line, err)
+	for i := range recs {
+		line := i + 1
+		if errs[i] != nil {
+			return fmt.Errorf("journal line %d: %w", line, errs[i])
 		}
+		r := &recs[i]
 		if r.ID >= j.nextID {
 			j.nextID = r.ID + 1
 		}
@@ -215,17 +221,41 @@ func (j *journal) replay(data []byte) error {
 			return fmt.Errorf("journal line %d: unknown record type %q", line, r.T)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	for _, p := range todo {
-		op, err := ops.Decode(p.kind, p.args)
+	errs = make([]error, len(todo))
+	parallel(len(todo), func(i int) {
+		p := todo[i]
+		p.e.Op, errs[i] = ops.Decode(p.kind, p.args)
+	})
+	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("journal line %d: %w", p.line, err)
+			return fmt.Errorf("journal line %d: %w", todo[i].line, err)
 		}
-		p.e.Op = op
 	}
 	return nil
+}
+
+// parallel calls fn(i) for i in [0, n), on every CPU when n is large.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/256)
+	if workers < 2 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (j *journal) step(id int) *Step {
