@@ -12,11 +12,19 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func needRoot(t *testing.T) {
+// testKernel returns a Kernel closed at the end of the test, which it
+// skips unless run as root.
+func testKernel(t *testing.T) *Kernel {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	k, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	return k
 }
 
 // loState returns whether lo is up in ns, read through a fresh netlink
@@ -41,11 +49,7 @@ func loState(t *testing.T, ns *Namespace) bool {
 // was made for another answer, and nothing may be left after Close and
 // DeleteNamed.
 func TestAddNamedSpares(t *testing.T) {
-	needRoot(t)
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testKernel(t)
 	prefix := fmt.Sprintf("nshk%d-", os.Getpid())
 	wantLo := []bool{true, true, true, false, false, true}
 	seen := map[uint64]string{}
@@ -111,12 +115,7 @@ func TestAddNamedSpares(t *testing.T) {
 // alone, even though the kernel gives it the inode number of the old one
 // (nsh's references are closed first, so that the number is free).
 func TestDeleteNamedReplaced(t *testing.T) {
-	needRoot(t)
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := testKernel(t)
 	name := fmt.Sprintf("nshk%d-re", os.Getpid())
 	ns, err := k.AddNamed(name, false)
 	if err != nil {
@@ -128,11 +127,7 @@ func TestDeleteNamedReplaced(t *testing.T) {
 	}
 	k.Forget(name)
 	defer exec.Command("ip", "netns", "del", name).Run()
-	for _, args := range [][]string{{"netns", "del", name}, {"netns", "add", name}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
-	}
+	ipCmds(t, []string{"netns", "del", name}, []string{"netns", "add", name})
 	if err := k.DeleteNamed(name, pin); !errors.Is(err, ErrReplaced) {
 		t.Fatalf("DeleteNamed of a replaced namespace: %v, want ErrReplaced", err)
 	}
@@ -165,12 +160,7 @@ func mustStat(t *testing.T, path string) uint64 {
 // is deleted, and after every pin is: each time AddNamed must still pin a
 // namespace, and a taken name must still fail with ErrExist.
 func TestPinFileReuse(t *testing.T) {
-	needRoot(t)
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := testKernel(t)
 	prefix := fmt.Sprintf("nshk%d-p", os.Getpid())
 	var live []string
 	defer func() {
@@ -220,12 +210,7 @@ func TestPinFileReuse(t *testing.T) {
 // one is left with ErrReplaced, the gone one is not an error, and the
 // others are deleted.
 func TestDeleteNamedAll(t *testing.T) {
-	needRoot(t)
-	k, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := testKernel(t)
 	prefix := fmt.Sprintf("nshk%d-all", os.Getpid())
 	var names []string
 	var pins []uint64
@@ -246,11 +231,7 @@ func TestDeleteNamedAll(t *testing.T) {
 		t.Skip("this kernel has no unique mount IDs (STATX_MNT_ID_UNIQUE, Linux 6.8)")
 	}
 	k.Forget(names[3])
-	for _, args := range [][]string{{"netns", "del", names[3]}, {"netns", "add", names[3]}, {"netns", "del", names[7]}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
-	}
+	ipCmds(t, []string{"netns", "del", names[3]}, []string{"netns", "add", names[3]}, []string{"netns", "del", names[7]})
 	errs := k.DeleteNamedAll(names, pins)
 	for i, name := range names {
 		_, statErr := os.Lstat(filepath.Join(NetnsRunDir, name))
@@ -269,6 +250,17 @@ func TestDeleteNamedAll(t *testing.T) {
 			if statErr == nil {
 				t.Errorf("%s is still there", name)
 			}
+		}
+	}
+}
+
+// ipCmds runs ip commands, as another program changing the kernel
+// between nsh's operations.
+func ipCmds(t *testing.T, cmds ...[]string) {
+	t.Helper()
+	for _, args := range cmds {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
 		}
 	}
 }

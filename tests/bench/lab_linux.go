@@ -59,6 +59,17 @@ for i in range(1, N + 1):
 `, l.n, bridgeName, bridgeCIDR, l.prefix, gateway)
 }
 
+// hubScript starts an ip script: the hub with lo up and its bridge, the
+// same in both ip ways.
+func (l *lab) hubScript(b *strings.Builder) {
+	b.WriteString("#!/bin/bash\nset -e\n")
+	fmt.Fprintf(b, "ip netns add %s\n", l.hub)
+	fmt.Fprintf(b, "ip -n %s link set lo up\n", l.hub)
+	fmt.Fprintf(b, "ip -n %s link add %s type bridge\n", l.hub, bridgeName)
+	fmt.Fprintf(b, "ip -n %s addr add %s dev %s\n", l.hub, bridgeCIDR, bridgeName)
+	fmt.Fprintf(b, "ip -n %s link set %s up\n", l.hub, bridgeName)
+}
+
 // ipBuild is the ip way's build script, in the idiom of the tutorials
 // nsh is built from (../shared/seeds, e.g. seed 002's bridge lab): the
 // veth is made beside the bridge and its end moved into the namespace,
@@ -68,12 +79,7 @@ for i in range(1, N + 1):
 // process as well.
 func (l *lab) ipBuild() string {
 	var b strings.Builder
-	b.WriteString("#!/bin/bash\nset -e\n")
-	fmt.Fprintf(&b, "ip netns add %s\n", l.hub)
-	fmt.Fprintf(&b, "ip -n %s link set lo up\n", l.hub)
-	fmt.Fprintf(&b, "ip -n %s link add %s type bridge\n", l.hub, bridgeName)
-	fmt.Fprintf(&b, "ip -n %s addr add %s dev %s\n", l.hub, bridgeCIDR, bridgeName)
-	fmt.Fprintf(&b, "ip -n %s link set %s up\n", l.hub, bridgeName)
+	l.hubScript(&b)
 	for i := 1; i <= l.n; i++ {
 		ns := l.ns(i)
 		fmt.Fprintf(&b, "ip netns add %s\n", ns)
@@ -94,12 +100,7 @@ func (l *lab) ipBuild() string {
 // made with its ends in place.
 func (l *lab) ipnBuild() string {
 	var b strings.Builder
-	b.WriteString("#!/bin/bash\nset -e\n")
-	fmt.Fprintf(&b, "ip netns add %s\n", l.hub)
-	fmt.Fprintf(&b, "ip -n %s link set lo up\n", l.hub)
-	fmt.Fprintf(&b, "ip -n %s link add %s type bridge\n", l.hub, bridgeName)
-	fmt.Fprintf(&b, "ip -n %s addr add %s dev %s\n", l.hub, bridgeCIDR, bridgeName)
-	fmt.Fprintf(&b, "ip -n %s link set %s up\n", l.hub, bridgeName)
+	l.hubScript(&b)
 	for i := 1; i <= l.n; i++ {
 		ns := l.ns(i)
 		fmt.Fprintf(&b, "ip netns add %s\n", ns)
