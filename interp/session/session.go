@@ -392,9 +392,9 @@ func (s *Session) revert(steps []*Step) error {
 			continue
 		}
 		if _, ok := e.Op.(ops.Independent); ok {
-			// A series of independent reverts (namespace pins) runs at
-			// once; the subsumed entries among them are marked first, as
-			// before any revert that touches the kernel.
+			// A series of independent reverts (namespace pins) is done
+			// together; the subsumed entries among them are marked first,
+			// as before any revert that touches the kernel.
 			var run []*Entry
 			for ; i >= 0; i-- {
 				e := entries[i]
