@@ -112,21 +112,9 @@ func isIdentByte(b byte) bool {
 }
 
 // openString reports whether text ends inside a string literal, and if so
-// its quote and where its contents begin.
+// its quote and where its contents begin. A comment ends the code.
 func openString(text string) (quote byte, at int, ok bool) {
-	for i := 0; i < len(text); i++ {
-		b := text[i]
-		switch {
-		case quote != 0 && b == '\\':
-			i++
-		case quote != 0 && b == quote:
-			quote = 0
-		case quote == 0 && (b == '"' || b == '\''):
-			quote, at = b, i+1
-		case quote == 0 && b == '#':
-			return 0, 0, false
-		}
-	}
+	quote, at = scanCode(text, func(_ int, b byte) bool { return b != '#' })
 	return quote, at, quote != 0
 }
 
@@ -151,7 +139,7 @@ func kwargBefore(text string) string {
 func openCall(text string) (callee string, positional int, given map[string]bool, ok bool) {
 	// Find the innermost unclosed parenthesis.
 	var stack []int
-	scanCode(text, func(i int, b byte) {
+	scanCode(text, func(i int, b byte) bool {
 		switch b {
 		case '(', '[', '{':
 			stack = append(stack, i)
@@ -160,6 +148,7 @@ func openCall(text string) (callee string, positional int, given map[string]bool
 				stack = stack[:len(stack)-1]
 			}
 		}
+		return true
 	})
 	if len(stack) == 0 {
 		return "", 0, nil, false
@@ -193,7 +182,7 @@ func openCall(text string) (callee string, positional int, given map[string]bool
 func splitArgs(args string) []string {
 	var out []string
 	depth, from := 0, 0
-	scanCode(args, func(i int, b byte) {
+	scanCode(args, func(i int, b byte) bool {
 		switch b {
 		case '(', '[', '{':
 			depth++
@@ -205,13 +194,16 @@ func splitArgs(args string) []string {
 				from = i + 1
 			}
 		}
+		return true
 	})
 	return append(out, args[from:])
 }
 
-// scanCode calls f for each byte of text that is outside a string literal.
-func scanCode(text string, f func(i int, b byte)) {
-	var quote byte
+// scanCode calls f for each byte of text that is outside a string
+// literal, until f returns false. If text ends inside a string literal
+// (and f never returned false), it returns the literal's quote and where
+// its contents begin.
+func scanCode(text string, f func(i int, b byte) bool) (quote byte, at int) {
 	for i := 0; i < len(text); i++ {
 		b := text[i]
 		switch {
@@ -221,11 +213,12 @@ func scanCode(text string, f func(i int, b byte)) {
 			quote = 0
 		case quote != 0:
 		case b == '"' || b == '\'':
-			quote = b
-		default:
-			f(i, b)
+			quote, at = b, i+1
+		case !f(i, b):
+			return 0, 0
 		}
 	}
+	return quote, at
 }
 
 func isIdent(s string) bool {
