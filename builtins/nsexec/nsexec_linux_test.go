@@ -2,8 +2,6 @@ package nsexec
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
 )
 
 func TestMain(m *testing.M) {
@@ -73,40 +72,12 @@ func threadExec() {
 	os.Exit(1)
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-}
-
-func randomName(t *testing.T) string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return "nshtest-" + hex.EncodeToString(b)
-}
+func needRoot(t *testing.T) { kerneltest.NeedRoot(t) }
 
 // newNamespace creates a named namespace that is deleted when the test ends.
 func newNamespace(t *testing.T) (*kernel.Kernel, *kernel.Namespace) {
 	t.Helper()
-	needRoot(t)
-	k, err := kernel.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := randomName(t)
-	ns, err := k.AddNamed(name, false)
-	if err != nil {
-		k.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := k.DeleteNamed(name, 0); err != nil {
-			t.Errorf("DeleteNamed: %v", err)
-		}
-		k.Close()
-	})
-	return k, ns
+	return kerneltest.Namespace(t, false)
 }
 
 func run(t *testing.T, ns *kernel.Namespace, c Cmd) Result {

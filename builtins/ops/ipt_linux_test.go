@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/nshlab/nsh/builtins/ipt"
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
 )
 
 func TestIptRuleExplain(t *testing.T) {
@@ -62,16 +62,8 @@ func TestIptRuleKernel(t *testing.T) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	k, err := kernel.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	name := "nsh-ipt-test-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if _, err := k.AddNamed(name, false); err != nil {
-		t.Fatal(err)
-	}
-	defer k.DeleteNamed(name, 0)
+	k, ns := kerneltest.Namespace(t, false)
+	name := ns.Name
 	save := func() string {
 		out, err := exec.Command("ip", "netns", "exec", name, h.Path+"-save").Output()
 		if err != nil {

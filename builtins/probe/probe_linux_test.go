@@ -3,8 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
 	"github.com/nshlab/nsh/builtins/nsexec"
 	"github.com/vishvananda/netlink"
 )
@@ -25,46 +24,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-}
-
 // newNamespace creates a named namespace with lo up, deleted when the
 // test ends. If blackhole is true, it also has a veth pair with
 // 10.99.0.1/24 on one end, so that 10.99.0.2 is routed but never answers.
 func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
 	t.Helper()
-	needRoot(t)
-	k, err := kernel.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "nshtest-" + hex.EncodeToString(b)
-	ns, err := k.AddNamed(name, false)
-	if err != nil {
-		k.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := k.DeleteNamed(name, 0); err != nil {
-			t.Errorf("DeleteNamed: %v", err)
-		}
-		k.Close()
-	})
+	_, ns := kerneltest.Namespace(t, true)
 	h, err := ns.Netlink()
 	if err != nil {
-		t.Fatal(err)
-	}
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
 		t.Fatal(err)
 	}
 	if blackhole {
@@ -102,7 +69,7 @@ func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
 
 func hostNamespace(t *testing.T) *kernel.Namespace {
 	t.Helper()
-	needRoot(t)
+	kerneltest.NeedRoot(t)
 	k, err := kernel.New()
 	if err != nil {
 		t.Fatal(err)
