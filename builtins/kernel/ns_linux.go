@@ -294,9 +294,6 @@ func (k *Kernel) pinSpare(name string, lo bool) (*Namespace, error) {
 	return &Namespace{Name: name, Path: path, fd: sp.fd, nl: sp.nl, pin: pinID(path)}, nil
 }
 
-// Ino returns the namespace's inode number, which tells it apart from any
-// other namespace for as long as it lives (the kernel reuses the number
-// once it is freed).
 // PinID returns the unique ID of the mount that pins a namespace AddNamed
 // created, or 0 where the kernel has none (before Linux 6.8). Unlike an
 // inode number, it is never reused while the machine runs, so it tells
@@ -315,14 +312,6 @@ func pinID(path string) uint64 {
 	return stx.Mnt_id
 }
 
-func (n *Namespace) Ino() (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(n.fd), &st); err != nil {
-		return 0, fmt.Errorf("failed to stat namespace %q: %w", n.Name, err)
-	}
-	return st.Ino, nil
-}
-
 // DeleteNamed removes the pin of /run/netns/NAME, as `ip netns delete`
 // does, after closing nsh's own references to it. A namespace that is
 // already gone is not an error. With pin other than 0 (the PinID of the
@@ -330,13 +319,7 @@ func (n *Namespace) Ino() (uint64, error) {
 // namespace and made one of the same name since) is left alone, and the
 // error wraps ErrReplaced.
 func (k *Kernel) DeleteNamed(name string, pin uint64) error {
-	k.mu.Lock()
-	if ns, ok := k.named[name]; ok {
-		ns.Close()
-		delete(k.named, name)
-	}
-	k.mu.Unlock()
-	return deleteNamed(name, pin)
+	return k.DeleteNamedAll([]string{name}, []uint64{pin})[0]
 }
 
 // ErrReplaced is returned by DeleteNamed for a pin that now holds another
@@ -626,9 +609,9 @@ func (k *Kernel) DeleteNamedAll(names []string, pins []uint64) []error {
 	}
 	k.mu.Unlock()
 	errs := make([]error, len(names))
-	if machineMnt() >= 0 {
+	if machineMnt() >= 0 || len(names) == 1 {
 		// Outside the machine's mount namespace every deletion needs a
-		// thread that enters it: one at a time, as DeleteNamed.
+		// thread that enters it: one at a time.
 		for i, name := range names {
 			errs[i] = deleteNamed(name, pins[i])
 		}

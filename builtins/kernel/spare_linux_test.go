@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // testKernel returns a Kernel closed at the end of the test, which it
@@ -72,10 +73,7 @@ func TestAddNamedSpares(t *testing.T) {
 			t.Fatalf("AddNamed(%s, %v): %v", name, lo, err)
 		}
 		names = append(names, name)
-		ino, err := ns.Ino()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ino := ino(t, ns)
 		if other, dup := seen[ino]; dup {
 			t.Fatalf("%s is the same namespace as %s", name, other)
 		}
@@ -147,6 +145,16 @@ func TestDeleteNamedReplaced(t *testing.T) {
 	}
 }
 
+// ino returns the inode number of a namespace nsh holds open.
+func ino(t *testing.T, ns *Namespace) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(ns.Fd(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
 func mustStat(t *testing.T, path string) uint64 {
 	t.Helper()
 	st, err := os.Stat(path)
@@ -175,7 +183,7 @@ func TestPinFileReuse(t *testing.T) {
 			t.Fatalf("AddNamed(%s): %v", name, err)
 		}
 		live = append(live, name)
-		ino, _ := ns.Ino()
+		ino := ino(t, ns)
 		if got := mustStat(t, filepath.Join(NetnsRunDir, name)); got != ino {
 			t.Fatalf("pin of %s holds inode %d, want %d", name, got, ino)
 		}
