@@ -3,6 +3,6 @@
 //
 // Builtins are thin: they unpack and validate their arguments, build
 // operations (package ops), and hand them to the session (package
-// interp/session), which journals and applies them. Reading state (a link's
+// builtins/session), which journals and applies them. Reading state (a link's
 // MTU, a namespace's routes) goes straight to netlink.
 package builtins

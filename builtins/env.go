@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/nshlab/nsh/builtins/kernel"
-	"github.com/nshlab/nsh/interp/session"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
 

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/nsexec"
 	"github.com/nshlab/nsh/builtins/ops"
-	"github.com/nshlab/nsh/builtins/probe"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/probe"
 	"go.starlark.net/starlark"
 )
 

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
-	"github.com/nshlab/nsh/interp/session"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
 

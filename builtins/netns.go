@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"

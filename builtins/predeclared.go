@@ -1,7 +1,7 @@
 package builtins
 
 import (
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
 

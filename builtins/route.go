@@ -5,8 +5,8 @@ import (
 	"net"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
 

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nshlab/nsh/builtins/ipt"
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
-	"github.com/nshlab/nsh/interp/session"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/ipt"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )

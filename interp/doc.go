@@ -4,6 +4,6 @@
 // modules and detects load cycles, and formats errors with the script
 // position of the failing call.
 //
-// The session (package interp/session) and the REPL (package interp/repl)
-// live beside it.
+// The REPL (package interp/repl) lives beside it; the session it runs
+// scripts in is package builtins/session, one layer below.
 package interp

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/ipt"
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/ipt"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // IptRule adds one iptables rule in a namespace, as

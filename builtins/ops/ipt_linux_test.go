@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nshlab/nsh/builtins/ipt"
-	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
+	"github.com/nshlab/nsh/builtins/sys/ipt"
+	"github.com/nshlab/nsh/builtins/sys/kernel/kerneltest"
 )
 
 func TestIptRuleExplain(t *testing.T) {

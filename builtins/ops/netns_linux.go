@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
 )
 

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // An Op is one change to the kernel.

@@ -5,8 +5,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
-	"github.com/nshlab/nsh/builtins/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 )
 
 // ProcSpawn starts a long-running process in a namespace, as

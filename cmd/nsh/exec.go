@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/nshlab/nsh/builtins/kernel"
-	"github.com/nshlab/nsh/builtins/nsexec"
-	"github.com/nshlab/nsh/builtins/probe"
-	"github.com/nshlab/nsh/interp/session"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/probe"
 )
 
 func init() {

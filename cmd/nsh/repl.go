@@ -8,9 +8,9 @@ import (
 	"os"
 
 	"github.com/nshlab/nsh/builtins"
+	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/interp"
 	"github.com/nshlab/nsh/interp/repl"
-	"github.com/nshlab/nsh/interp/session"
 	"golang.org/x/term"
 )
 

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins"
+	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/interp"
-	"github.com/nshlab/nsh/interp/session"
 	"golang.org/x/term"
 )
 

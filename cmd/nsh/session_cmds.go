@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/ipt"
-	"github.com/nshlab/nsh/interp/session"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/ipt"
 )
 
 func init() {

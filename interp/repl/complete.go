@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/nshlab/nsh/builtins"
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/docs"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"

@@ -14,8 +14,8 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/interp"
-	"github.com/nshlab/nsh/interp/session"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"

@@ -27,10 +27,10 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins"
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/interp"
-	"github.com/nshlab/nsh/interp/session"
 )
 
 type profileResult struct {

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
-	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
-	"github.com/nshlab/nsh/builtins/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel/kerneltest"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"github.com/vishvananda/netlink"
 )
 

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
-	"github.com/nshlab/nsh/builtins/kernel/kerneltest"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel/kerneltest"
 )
 
 func TestMain(m *testing.M) {

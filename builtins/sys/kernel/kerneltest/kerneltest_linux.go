@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // NeedRoot skips the test unless it runs as root.

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"golang.org/x/sys/unix"
 )
 

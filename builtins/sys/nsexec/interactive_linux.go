@@ -11,7 +11,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"golang.org/x/sys/unix"
 )
 

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // RunDir holds one directory per session. It is on tmpfs, like the kernel

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"

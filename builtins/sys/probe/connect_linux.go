@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nshlab/nsh/builtins/kernel"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // Connect opens a TCP connection from ns to addr, an "ip:port" address

@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nshlab/nsh/builtins/kernel"
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
 // fakeOp is an operation that changes nothing but a counter.
