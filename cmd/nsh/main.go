@@ -12,6 +12,8 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+
+	"github.com/nshlab/nsh/builtins"
 )
 
 // A command is one nsh subcommand.
@@ -34,7 +36,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	hiddenEntryPoints()
+	builtins.Reexec()
 	stop := startProfile()
 	code := Main(os.Args[1:], os.Stdout, os.Stderr)
 	stop()
