@@ -1,6 +1,3 @@
-// Command nsh builds Linux network-namespace labs from Starlark scripts.
-//
-// Run `nsh help` for the commands.
 package main
 
 import (
