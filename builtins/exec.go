@@ -408,25 +408,37 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, err
 	}
-	p, err := env.spawn(nsName, probe.ServeArgv(addr, rp), nil)
+	// The server counts as started only once it listens, so that a
+	// connect() right after serve() does not race it; if it does not,
+	// serve() changes nothing.
+	var p *Process
+	err = env.Session.Atomic(func() error {
+		var err error
+		if p, err = env.spawn(nsName, probe.ServeArgv(addr, rp), nil); err != nil {
+			return err
+		}
+		return p.listening(addr)
+	})
 	if err != nil {
 		return nil, err
 	}
-	// Return only once the server listens, so that a connect() right
-	// after serve() does not race it.
+	return p, nil
+}
+
+// listening waits until the server p, started by serve(), says that it
+// listens on addr, and fails if it exits or is still silent after 3s.
+func (p *Process) listening(addr string) error {
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		log, _ := os.ReadFile(p.op.Logfile)
 		if strings.Contains(string(log), "listening on") {
-			return p, nil
+			return nil
 		}
 		if _, running := nsexec.Running(p.op.Pidfile); !running {
 			msg := strings.TrimSpace(string(log))
-			env.Session.Revoke(p.op)
-			return nil, fmt.Errorf("server on %s in %s failed: %s", addr, nsLabel(nsName), msg)
+			return fmt.Errorf("server on %s in %s failed: %s", addr, nsLabel(p.op.NS), msg)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	env.Session.Revoke(p.op)
-	return nil, fmt.Errorf("server on %s in %s did not start listening within 3s", addr, nsLabel(nsName))
+	return fmt.Errorf("server on %s in %s did not start listening within 3s", addr, nsLabel(p.op.NS))
 }

@@ -5,31 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/ops"
-	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
 
 func init() {
 	extra["lookup"] = starlark.NewBuiltin("lookup", lookupBuiltin)
-}
-
-// SessionNamespaces returns the names of the namespaces that s created and
-// that its journal says are still there, oldest first; the sandbox is not
-// among them.
-func SessionNamespaces(s *session.Session) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, st := range s.Steps() {
-		for _, e := range st.Entries {
-			if a, ok := e.Op.(*ops.NetnsAdd); ok && !a.Sandbox && e.Live() && !seen[a.Name] {
-				seen[a.Name] = true
-				out = append(out, a.Name)
-			}
-		}
-	}
-	return out
 }
 
 // lookup(name, ns=None) finds an existing namespace or link by name.
@@ -65,7 +46,7 @@ func lookupBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := kernel.ValidateIfName(name); err != nil {
 		return nil, fmt.Errorf("no namespace named %q, and %w", name, err)
 	}
-	places := append([]string{kernel.HostName}, SessionNamespaces(env.Session)...)
+	places := env.Session.Namespaces()
 	var found []*Link
 	var where []string
 	for _, p := range places {

@@ -303,16 +303,17 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 		built[i] = op
 	}
 	var rules []*Rule
-	for i, op := range built {
-		if err := env.Session.Apply(op); err != nil {
-			for j := i - 1; j >= 0; j-- {
-				if rerr := env.Session.Revoke(built[j]); rerr != nil {
-					err = fmt.Errorf("%w (and failed to remove the rule added before it: %v)", err, rerr)
-				}
+	err = env.Session.Atomic(func() error {
+		for _, op := range built {
+			if err := env.Session.Apply(op); err != nil {
+				return err
 			}
-			return nil, "", err
+			rules = append(rules, &Rule{env: env, op: op, ns: nsName, table: op.Table, chain: op.Chain, args: op.Args})
 		}
-		rules = append(rules, &Rule{env: env, op: op, ns: nsName, table: op.Table, chain: op.Chain, args: op.Args})
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return rules, nsName, nil
 }

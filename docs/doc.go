@@ -16,4 +16,10 @@
 //	Example:
 //
 //	    a, b = veth("earth-veth", "mars-veth", ns=earth, peer_ns=mars)
+//
+// docs/architecture.md describes the layers of the code and what each
+// may import.
+//
+// Layer: a leaf (docs/architecture.md): it imports no nsh package;
+// builtins (help()) and interp/repl (completion) read it.
 package docs

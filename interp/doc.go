@@ -4,6 +4,8 @@
 // modules and detects load cycles, and formats errors with the script
 // position of the failing call.
 //
-// The REPL (package interp/repl) lives beside it; the session it runs
-// scripts in is package builtins/session, one layer below.
+// Layer: interp, above the Starlark values (docs/architecture.md). It may
+// import the standard library, go.starlark.net, stdlib, docs, builtins
+// and builtins/session; not builtins/ops or builtins/sys, which it reaches
+// through the session. The REPL (package interp/repl) is the layer above.
 package interp

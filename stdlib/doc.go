@@ -2,6 +2,9 @@
 // scripts load as "@nsh//NAME.star". They are built only from the
 // builtins, so everything they do is journaled and explained like a
 // script's own calls.
+//
+// Layer: a leaf (docs/architecture.md): it imports no nsh package, and
+// package interp, which resolves load("@nsh//..."), reads it.
 package stdlib
 
 import "embed"

@@ -5,7 +5,11 @@ import (
 	"testing"
 )
 
+// TestEncodeDecodeRoundTrip encodes and decodes one operation of every
+// registered kind, so that a new kind cannot be forgotten here: the
+// journal must be able to give back exactly what it recorded.
 func TestEncodeDecodeRoundTrip(t *testing.T) {
+	samples := map[string]Op{}
 	for _, op := range []Op{
 		&NetnsAdd{Name: "earth", Lo: true},
 		&LinkAdd{NS: "earth", Name: "e0", Type: "veth", Peer: "n0", PeerNS: "neptune"},
@@ -15,7 +19,21 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254", Metric: 5},
 		&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1", Old: "0"},
 		&ProcSpawn{NS: "earth", Argv: []string{"sleep", "1"}, Pidfile: "/x.pid", Logfile: "/x.log"},
+		&IptRule{NS: "earth", Table: "nat", Chain: "POSTROUTING", Args: []string{"-o", "e0", "-j", "MASQUERADE"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true},
 	} {
+		samples[op.Kind()] = op
+	}
+	kinds := Kinds()
+	if len(kinds) == 0 {
+		t.Fatal("no operation kind is registered")
+	}
+	for _, kind := range kinds {
+		op, ok := samples[kind]
+		if !ok {
+			t.Errorf("kind %q has no sample in TestEncodeDecodeRoundTrip: add one with every field set", kind)
+			continue
+		}
+		delete(samples, kind)
 		b, err := Encode(op)
 		if err != nil {
 			t.Fatal(err)
@@ -27,6 +45,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, op) {
 			t.Errorf("%s: round trip gave %#v, want %#v", op.Kind(), got, op)
 		}
+	}
+	for kind := range samples {
+		t.Errorf("sample of kind %q, which is not registered", kind)
 	}
 	if _, err := Decode("no.such", []byte("{}")); err == nil {
 		t.Error("Decode of an unknown kind succeeded")

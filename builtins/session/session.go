@@ -257,24 +257,35 @@ func (s *Session) Note(cmds []string) {
 	}
 }
 
-// Revoke reverts one applied operation of this process at once, for a
-// builtin whose later check failed after the operation was applied (a
-// server that did not start listening), so that the builtin changes
-// nothing.
-func (s *Session) Revoke(op ops.Op) error {
+// Atomic runs fn, which applies operations with Apply, as one change: if
+// fn returns an error, every operation that fn applied is reverted at
+// once, newest first, and marked undone in the journal, and Atomic
+// returns fn's error. A builtin whose work is several operations (a list
+// of rules), or one operation followed by a check that it worked (a
+// server that must start listening), runs it in Atomic, so that it either
+// completes or changes nothing. The reverts go through the journal like
+// those of undo: a crash in the middle leaves entries that nsh down
+// finishes. fn must not run concurrently with other calls that apply.
+func (s *Session) Atomic(fn func() error) error {
+	s.mu.Lock()
+	first := s.j.nextID
+	s.mu.Unlock()
+	err := fn()
+	if err == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, st := range s.mine {
-		for _, e := range st.Entries {
-			if e.Op == op && e.Live() {
-				if err := op.Revert(s.K); err != nil {
-					return err
-				}
-				return s.j.mark(e, Undone)
-			}
+	var entries []*Entry
+	for id := first; id < s.j.nextID; id++ {
+		if e, ok := s.j.byID[id]; ok && e.Live() {
+			entries = append(entries, e)
 		}
 	}
-	return nil
+	if rerr := s.revertEntries(entries); rerr != nil {
+		return fmt.Errorf("%w (and failed to revert what it had changed: %v)", err, rerr)
+	}
+	return err
 }
 
 // Steps returns the steps whose changes may still be in the kernel, oldest
@@ -357,9 +368,7 @@ func (s *Session) Down() error {
 	return s.remove()
 }
 
-// revert reverts the live entries of steps, newest first. An operation
-// whose effect lives only in namespaces deleted by the same revert is not
-// reverted by itself: deleting the namespace removes it.
+// revert reverts the live entries of steps, newest first.
 func (s *Session) revert(steps []*Step) error {
 	var entries []*Entry
 	for _, st := range steps {
@@ -369,6 +378,14 @@ func (s *Session) revert(steps []*Step) error {
 			}
 		}
 	}
+	return s.revertEntries(entries)
+}
+
+// revertEntries reverts live entries, given oldest first, newest first,
+// and marks them undone in the journal. An operation whose effect lives
+// only in namespaces deleted by the same revert is not reverted by itself:
+// deleting the namespace removes it.
+func (s *Session) revertEntries(entries []*Entry) error {
 	doomed := map[string]bool{}
 	for _, e := range entries {
 		if c, ok := e.Op.(ops.Creator); ok {

@@ -6,9 +6,6 @@ import (
 	"os"
 
 	"github.com/nshlab/nsh/builtins/session"
-	"github.com/nshlab/nsh/builtins/sys/kernel"
-	"github.com/nshlab/nsh/builtins/sys/nsexec"
-	"github.com/nshlab/nsh/builtins/sys/probe"
 )
 
 func init() {
@@ -38,31 +35,16 @@ func runExec(c *ctx) error {
 		return fmt.Errorf("nsh must run as root to enter a namespace (try sudo)")
 	}
 	nsName := c.args[0]
-	k, err := kernel.New()
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	if nsName == kernel.HostName && (flagString(c.fs, "session") != "" || len(session.List()) > 0) {
-		name, err := sessionName(c)
+	name := ""
+	if nsName == session.Host && (flagString(c.fs, "session") != "" || len(session.List()) > 0) {
+		// host is the session's sandbox, if it has one.
+		n, err := sessionName(c)
 		if err != nil {
 			return err
 		}
-		st, err := session.Inspect(name)
-		if err != nil {
-			return err
-		}
-		if st.Meta.Sandbox != "" {
-			if err := k.SetHost(st.Meta.Sandbox); err != nil {
-				return err
-			}
-		}
+		name = n
 	}
-	ns, err := k.Namespace(nsName)
-	if err != nil {
-		return fmt.Errorf("unknown namespace %q", nsName)
-	}
-	code, err := nsexec.Interactive(ns, nsexec.Cmd{Argv: c.rest}, os.Stdin, os.Stdout, os.Stderr)
+	code, err := session.Exec(name, nsName, c.rest, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -70,12 +52,4 @@ func runExec(c *ctx) error {
 		return exitError{code}
 	}
 	return nil
-}
-
-// hiddenEntryPoints runs nsh's re-exec children (the setup of an
-// `ip netns exec`-like command, and the native TCP server) when nsh was
-// started as one.
-func hiddenEntryPoints() {
-	nsexec.Init()
-	probe.ServeInit()
 }

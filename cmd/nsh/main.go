@@ -1,6 +1,3 @@
-// Command nsh builds Linux network-namespace labs from Starlark scripts.
-//
-// Run `nsh help` for the commands.
 package main
 
 import (
@@ -12,6 +9,8 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+
+	"github.com/nshlab/nsh/builtins"
 )
 
 // A command is one nsh subcommand.
@@ -34,7 +33,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	hiddenEntryPoints()
+	builtins.Reexec()
 	stop := startProfile()
 	code := Main(os.Args[1:], os.Stdout, os.Stderr)
 	stop()

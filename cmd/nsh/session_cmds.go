@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/nshlab/nsh/builtins/session"
-	"github.com/nshlab/nsh/builtins/sys/ipt"
 )
 
 func init() {
@@ -215,9 +214,9 @@ func runStatus(c *ctx) error {
 // iptablesLine names the iptables backend that rules are added with: the
 // one the machine's own iptables command uses (or $NSH_IPTABLES).
 func iptablesLine() string {
-	b, err := ipt.Detect()
+	b, err := session.IptablesBackend()
 	if err != nil {
 		return "iptables: " + err.Error()
 	}
-	return "iptables: " + b.String()
+	return "iptables: " + b
 }

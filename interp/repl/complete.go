@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/nshlab/nsh/builtins"
-	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/docs"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -312,27 +311,13 @@ func (c *completer) params(callee string) []string {
 // links in them.
 func (c *completer) objectNames(kwarg string) []string {
 	s := c.r.s
-	nss := append([]string{kernel.HostName}, builtins.SessionNamespaces(s)...)
+	nss := s.Namespaces()
 	out := append([]string(nil), nss...)
 	if kwarg == "ns" || kwarg == "peer_ns" {
 		return out
 	}
 	for _, name := range nss {
-		ns, err := s.K.Namespace(name)
-		if err != nil {
-			continue
-		}
-		h, err := ns.Netlink()
-		if err != nil {
-			continue
-		}
-		links, err := h.LinkList()
-		if err != nil {
-			continue
-		}
-		for _, l := range links {
-			out = append(out, l.Attrs().Name)
-		}
+		out = append(out, s.LinkNames(name)...)
 	}
 	return out
 }

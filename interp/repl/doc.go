@@ -14,4 +14,10 @@
 // starlark.ExecREPLChunk against globals that persist. Unlike that REPL,
 // lines read beyond the end of a block are kept for the next statement,
 // and positions count lines from the start of the input.
+//
+// Layer: interp/repl, above interp (docs/architecture.md). It may import
+// the standard library, go.starlark.net, readline, docs, interp, builtins
+// and builtins/session; completion asks the session for namespace and link
+// names instead of the plumbing (builtins/ops and builtins/sys are out of
+// its reach).
 package repl

@@ -17,6 +17,9 @@
 // command returns, and until the lab is really gone (every hub-side veth
 // end destroyed by the kernel, which destroys namespaces asynchronously).
 // docs/performance.md has the method and the figures.
+//
+// It is a tool, not a layer: it may import any nsh package
+// (docs/architecture.md).
 package main
 
 import (

@@ -44,9 +44,6 @@ func CheckTable(table string) error {
 	return fmt.Errorf("unknown table %q: want filter, nat, mangle or raw%s", table, hint)
 }
 
-// BuiltinChains returns the builtin chains of a table.
-func BuiltinChains(table string) []string { return builtinChains[table] }
-
 // IsBuiltinChain reports whether chain is one of table's builtin chains.
 func IsBuiltinChain(table, chain string) bool {
 	for _, c := range builtinChains[table] {

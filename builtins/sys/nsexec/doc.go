@@ -9,10 +9,16 @@
 // /proc/self/exe from a thread switched into the network namespace, with a
 // new mount namespace, and the child prepares the mounts and then execs the
 // command. Every binary that uses this package must therefore call Init
-// first thing in main (and in TestMain of its tests).
+// first thing in main (and in TestMain of its tests); nsh does it through
+// builtins.Reexec, the one hook of the CLI into the plumbing.
 //
-// Run runs a command to completion and captures its output. Start starts a
+// Run runs a command to completion and captures its output; Interactive
+// runs one with the terminal attached (nsh exec). Start starts a
 // detached, long-running process that outlives nsh and records it in a
 // pidfile written by the process itself, so that Stop, Running and Wait,
 // called later from any process, can find it again.
+//
+// Layer: builtins/sys, the Linux plumbing (docs/architecture.md). It may
+// import the standard library, x/sys and package kernel; nothing of
+// Starlark, operations or the session.
 package nsexec

@@ -1,12 +1,17 @@
 // Package probe holds nsh's native network probes, which work in a
 // namespace that has no ping, nc or curl binary: Ping sends ICMP echo
 // requests from a raw socket, Connect opens a TCP connection and reads the
-// reply, and Serve is a tiny TCP server that answers every connection with
-// the peer's address or a fixed reply.
+// reply, and a tiny TCP server answers every connection with the peer's
+// address or a fixed reply.
 //
 // Sockets are created on a thread switched into the namespace, and belong
-// to it from then on; only the creation needs the namespace. Serve instead
-// runs in the namespace of its process: it is meant to run in a process
-// started with package nsexec, through the hidden entry point ServeInit
-// and the command line that ServeArgv returns.
+// to it from then on; only the creation needs the namespace. The server
+// instead runs in the namespace of its process: a process started with
+// package nsexec on the command line that ServeArgv returns, which the
+// hidden entry point ServeInit runs (nsh calls it through
+// builtins.Reexec).
+//
+// Layer: builtins/sys, the Linux plumbing (docs/architecture.md). It may
+// import the standard library, x/net and the other builtins/sys packages;
+// nothing of Starlark, operations or the session.
 package probe

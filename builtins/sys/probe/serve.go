@@ -18,21 +18,8 @@ import (
 // `BINARY __nsh-serve [-reply=TEXT] [--] ADDR`.
 const serveArg = "__nsh-serve"
 
-// answerTimeout bounds the time Serve spends on one connection.
+// answerTimeout bounds the time serve spends on one connection.
 const answerTimeout = 5 * time.Second
-
-// Serve listens on the TCP address addr in the current network namespace
-// and answers every connection, concurrently, with *reply, or with the
-// peer's address as "ip:port" if reply is nil, and then closes it. It
-// returns nil once ctx is done and the connections in progress are
-// closed, or an error if it cannot listen or accept.
-func Serve(ctx context.Context, addr string, reply *string) error {
-	ln, err := listen(addr)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, ln, reply)
-}
 
 // listen listens on addr, with an error that says why it cannot, such as
 // "address already in use".
@@ -48,7 +35,10 @@ func listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serve answers the connections of ln until ctx is done, and closes ln.
+// serve answers every connection of ln, concurrently, with *reply, or
+// with the peer's address as "ip:port" if reply is nil, and then closes
+// it. It returns nil once ctx is done and the connections in progress are
+// closed (it closes ln), or an error if it cannot accept.
 func serve(ctx context.Context, ln net.Listener, reply *string) error {
 	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -139,8 +129,8 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// ServeArgv returns the command line of a process that serves addr as
-// Serve does, for nsexec.Start or nsexec.Run: the absolute path of this
+// ServeArgv returns the command line of a process that serves addr (see
+// ServeInit), for nsexec.Start or nsexec.Run: the absolute path of this
 // binary followed by the hidden arguments that ServeInit handles.
 func ServeArgv(addr string, reply *string) []string {
 	exe, err := os.Executable()
