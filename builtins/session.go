@@ -89,8 +89,8 @@ func undoBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		done, err = env.Session.UndoSince(sc.Mark, n)
 	}
 	if errors.Is(err, session.ErrBeforeMark) {
-		return nil, fmt.Errorf("undo: cannot undo %d %s: %s has made %d, and undo() cannot reach the session's steps from before %s (if it fails, it must be rolled back to where it began); to undo those, %s",
-			n, plural(n, "step"), sc.What, done, sc.What, sc.Earlier)
+		return nil, fmt.Errorf("undo: cannot undo %d %s: %s has made %d, and undo() does not reach the session's steps from before %s (if %s failed, its rollback could not bring them back); to undo those, %s",
+			n, plural(n, "step"), sc.What, done, sc.What, sc.What, sc.Earlier)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("undo: %w", err)
