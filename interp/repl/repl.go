@@ -137,14 +137,12 @@ func (r *repl) signals(sigs <-chan os.Signal) {
 		if sig != syscall.SIGINT || !r.o.Interactive {
 			r.stopped = true
 		}
+		if thread != nil && r.interrupted == "" {
+			r.interrupted = signalName(sig)
+		}
 		stopped := r.stopped
 		r.mu.Unlock()
 		if thread != nil {
-			r.mu.Lock()
-			if r.thread == thread && r.interrupted == "" {
-				r.interrupted = signalName(sig)
-			}
-			r.mu.Unlock()
 			thread.Cancel("interrupted")
 			cancel()
 			continue
