@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -76,18 +77,58 @@ func (in *Interp) Thread(name string) *starlark.Thread {
 	return t
 }
 
-// ExecFile runs the script at path in thread and returns its globals.
+// MaxScriptSize is the largest script or module that nsh reads: 4 MiB.
+// Anything larger is not a lab (load("/dev/zero") would read forever).
+const MaxScriptSize = 4 << 20
+
+// ExecFile runs the script at path in thread and returns its globals. The
+// script counts as a module being loaded, so that one that loads itself,
+// directly or not, is reported as a cycle.
 func (in *Interp) ExecFile(thread *starlark.Thread, path string) (starlark.StringDict, error) {
-	src, err := os.ReadFile(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read script: %w", err)
 	}
-	abs, _ := filepath.Abs(path)
+	src, err := readScript(abs)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read script: %w", err)
+	}
 	thread.SetLocal(dirKey, filepath.Dir(abs))
-	return starlark.ExecFileOptions(FileOptions, thread, path, src, in.Predeclared)
+	thread.SetLocal(chainKey, []string{displayName(abs)})
+	m := &module{loading: true}
+	in.modules[abs] = m
+	m.globals, m.err = starlark.ExecFileOptions(FileOptions, thread, path, src, in.Predeclared)
+	m.loading = false
+	return m.globals, m.err
 }
 
-const dirKey = "nsh.dir"
+const (
+	dirKey = "nsh.dir"
+	// chainKey holds the modules being loaded on the way to a thread's,
+	// main script first, for the message of a cycle.
+	chainKey = "nsh.loading"
+)
+
+// A LoadError is the failure of a module, as returned to the module that
+// loads it. FormatError shows the chain of loads as one backtrace.
+type LoadError struct {
+	// Module is the module's name, as load() was given it.
+	Module string
+	// Err is what running the module returned.
+	Err error
+}
+
+// Error returns the module's error with its position, on one line: it
+// follows "cannot load MODULE: " in the loading module's error.
+func (e *LoadError) Error() string {
+	msg := FormatError(e.Err)
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	return msg
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
 
 // load implements load() for Starlark threads.
 func (in *Interp) load(thread *starlark.Thread, name string) (starlark.StringDict, error) {
@@ -95,28 +136,52 @@ func (in *Interp) load(thread *starlark.Thread, name string) (starlark.StringDic
 	if err != nil {
 		return nil, err
 	}
+	chain, _ := thread.Local(chainKey).([]string)
 	if m, ok := in.modules[key]; ok {
 		if m.loading {
-			return nil, fmt.Errorf("cycle in load graph: %s loads itself (directly or through other modules)", name)
+			return nil, fmt.Errorf("cycle in load graph: %s", strings.Join(append(cycleFrom(chain, displayName(key)), displayName(key)), " loads "))
 		}
-		return m.globals, m.err
+		if m.err != nil {
+			return nil, &LoadError{Module: name, Err: m.err}
+		}
+		return m.globals, nil
 	}
 	m := &module{loading: true}
 	in.modules[key] = m
 	child := &starlark.Thread{Name: "load " + name, Load: in.load, Print: thread.Print}
 	builtins.Attach(child, in.Env)
+	builtins.InheritUndoScope(child, thread)
 	if !strings.HasPrefix(key, StdlibPrefix) {
 		child.SetLocal(dirKey, filepath.Dir(key))
 	}
+	child.SetLocal(chainKey, append(chain[:len(chain):len(chain)], displayName(key)))
+	// An interrupted script interrupts the module it is loading.
+	ctx := in.Env.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	stop := context.AfterFunc(ctx, func() { child.Cancel("interrupted") })
 	m.globals, m.err = starlark.ExecFileOptions(FileOptions, child, displayName(key), src, in.predeclaredFor(key))
+	stop()
 	m.loading = false
 	if m.err != nil {
-		m.err = fmt.Errorf("in module %s: %w", name, m.err)
+		return nil, &LoadError{Module: name, Err: m.err}
 	}
-	return m.globals, m.err
+	return m.globals, nil
 }
 
-// resolve returns a module's cache key and source.
+// cycleFrom returns the part of chain from the first mention of name on.
+func cycleFrom(chain []string, name string) []string {
+	for i, c := range chain {
+		if c == name {
+			return chain[i:]
+		}
+	}
+	return chain
+}
+
+// resolve returns a module's cache key and source. Its errors follow
+// "cannot load NAME: ".
 func (in *Interp) resolve(thread *starlark.Thread, name string) (string, []byte, error) {
 	if strings.HasPrefix(name, StdlibPrefix) {
 		file := strings.TrimPrefix(name, StdlibPrefix)
@@ -134,14 +199,47 @@ func (in *Interp) resolve(thread *starlark.Thread, name string) (string, []byte,
 		}
 		path = filepath.Join(dir, path)
 	}
-	src, err := os.ReadFile(path)
+	src, err := readScript(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, fmt.Errorf("cannot load %s: no file %s", name, path)
-		}
-		return "", nil, fmt.Errorf("cannot load %s: %w", name, err)
+		return "", nil, err
 	}
 	return path, src, nil
+}
+
+// readScript reads a script or a module: a regular file of at most
+// MaxScriptSize bytes.
+func readScript(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no file %s", path)
+		}
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (nsh reads scripts only from files)", path)
+	}
+	if st.Size() > MaxScriptSize {
+		return nil, fmt.Errorf("%s is larger than the limit of 4 MiB for a script", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The file may have grown since Stat, or be a file whose size
+	// the kernel does not know (/proc): read one byte past the limit.
+	src, err := io.ReadAll(io.LimitReader(f, MaxScriptSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	if len(src) > MaxScriptSize {
+		return nil, fmt.Errorf("%s is larger than the limit of 4 MiB for a script", path)
+	}
+	return src, nil
 }
 
 func displayName(key string) string {

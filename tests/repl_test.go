@@ -235,7 +235,7 @@ func TestREPLTerminal(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	start := time.Now()
 	term.send("\x03")
-	term.expect("(interrupted)")
+	term.expect("interrupted (SIGINT)")
 	term.expect("reverted what the statement changed")
 	term.expect(prompt)
 	if d := time.Since(start); d > 10*time.Second {

@@ -311,16 +311,50 @@ func liveSteps(all []*Step) []*Step {
 func (s *Session) Undo(n int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	live := liveSteps(s.j.steps)
-	if s.Sandboxed() && len(live) > 0 && live[0].Name == "sandbox" {
-		live = live[1:]
-	}
+	live := s.undoable()
 	if n > len(live) {
 		n = len(live)
 	}
 	steps := live[len(live)-n:]
 	s.cur = nil
 	return n, s.revert(steps)
+}
+
+// undoable returns the live steps that Undo may revert: all but the
+// sandbox.
+func (s *Session) undoable() []*Step {
+	live := liveSteps(s.j.steps)
+	if s.Sandboxed() && len(live) > 0 && live[0].Name == "sandbox" {
+		live = live[1:]
+	}
+	return live
+}
+
+// ErrBeforeMark is returned by UndoSince when the steps asked for reach
+// before its mark.
+var ErrBeforeMark = errors.New("the steps to undo reach before the mark")
+
+// UndoSince is Undo for a run, or a REPL statement, that must still be
+// able to roll back to where it began: it reverts only the newest n live
+// steps among those this process created after Mark returned mark. If
+// there are fewer than n, it reverts them all, unless the session has
+// older live steps that Undo would have reached: then it reverts nothing
+// and returns how many there are, with ErrBeforeMark.
+func (s *Session) UndoSince(mark, n int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mark < 0 || mark > len(s.mine) {
+		mark = len(s.mine)
+	}
+	live := liveSteps(s.mine[mark:])
+	if n > len(live) {
+		if len(s.undoable()) > len(live) {
+			return len(live), ErrBeforeMark
+		}
+		n = len(live)
+	}
+	s.cur = nil
+	return n, s.revert(live[len(live)-n:])
 }
 
 // Rollback reverts every step this process created.

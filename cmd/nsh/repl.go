@@ -22,7 +22,8 @@ func init() {
 		help: `
 Opens a read-eval-print loop on a session (default: repl). Each statement
 is a step: undo() reverts the last one, undo(3) the last three, journal()
-lists them. A statement that fails is reverted by itself. Tab completes
+lists them. A statement that fails is reverted by itself; so undo()
+inside a larger statement reaches only that statement's own steps. Tab completes
 builtins, variables, attributes after "x.", keyword arguments, and the
 names of namespaces and links inside a string; help() lists the builtins.
 The history is kept in ~/.nsh_history (or $NSH_HISTORY).

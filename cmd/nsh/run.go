@@ -29,7 +29,9 @@ newest steps and 'nsh down' the whole session, from any process, even
 after nsh was killed.
 
 If the script fails, or is interrupted with Ctrl-C, what it changed is
-rolled back (unless --keep) and nsh exits non-zero.
+rolled back (unless --keep) and nsh exits non-zero: the session is left
+as it was before the run. So undo() in the script reaches only the steps
+of this run; 'nsh undo' undoes earlier ones.
 
 The session's name defaults to the script's base name (lab for lab.star).
 With --sandbox, a new session runs in a private namespace that stands in
@@ -75,17 +77,27 @@ func runRun(c *ctx) error {
 	in := interp.New(env)
 	thread := in.Thread("run " + script)
 	s.StartStep("run "+filepath.Base(script), script)
+	// undo() reaches only this run's steps, so that a failure can roll the
+	// session back to where the run began.
+	builtins.SetUndoScope(thread, &builtins.UndoScope{
+		Mark:    s.Mark(),
+		What:    "this run",
+		Earlier: fmt.Sprintf("run `nsh undo --session %s` after this run", name),
+	})
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	defer close(done)
+	// interrupted holds the name of the signal that stopped the script.
+	interrupted := make(chan string, 1)
 	go func() {
 		select {
 		case sig := <-sigs:
+			interrupted <- signalName(sig)
+			thread.Cancel("interrupted")
 			cancel()
-			thread.Cancel(fmt.Sprintf("interrupted by %v", sig))
 		case <-done:
 		}
 	}()
@@ -93,8 +105,14 @@ func runRun(c *ctx) error {
 	_, err = in.ExecFile(thread, script)
 	stop()
 	if err != nil {
-		fmt.Fprintln(c.stderr, interp.FormatError(err))
+		msg, wasInterrupted := interp.FormatError(err), false
+		select {
+		case sig := <-interrupted:
+			msg, wasInterrupted = interp.FormatInterrupted(err, sig), true
+		default:
+		}
 		if flagBool(c.fs, "keep") {
+			fmt.Fprintln(c.stderr, msg)
 			fmt.Fprintf(c.stderr, "nsh: kept what the script built (--keep); tear it down with: nsh down --session %s\n", name)
 			s.Close()
 			return exitError{1}
@@ -104,8 +122,12 @@ func runRun(c *ctx) error {
 			rerr = s.Down()
 		}
 		if rerr != nil {
+			fmt.Fprintln(c.stderr, msg)
 			fmt.Fprintf(c.stderr, "nsh: rollback incomplete: %v\nnsh: finish it with: nsh down --session %s\n", rerr, name)
+		} else if wasInterrupted {
+			fmt.Fprintf(c.stderr, "%s; the run was rolled back\n", msg)
 		} else {
+			fmt.Fprintln(c.stderr, msg)
 			fmt.Fprintln(c.stderr, "nsh: rolled back what the script changed")
 		}
 		s.Close()
@@ -126,6 +148,19 @@ func runRun(c *ctx) error {
 	}
 	fmt.Fprintf(c.stderr, "nsh: lab %q is up. Undo the last step: nsh undo --session %s; tear it all down: nsh down --session %s\n", name, name, name)
 	return nil
+}
+
+// signalName names a signal as kill(1) does: SIGINT.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
 }
 
 // progress shows a line with the number of changes made so far while a

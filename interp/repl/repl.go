@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"github.com/nshlab/nsh/builtins"
 	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/interp"
 	"go.starlark.net/starlark"
@@ -80,6 +81,8 @@ type repl struct {
 	thread  *starlark.Thread // the running statement's, or nil
 	cancel  context.CancelFunc
 	stopped bool // a signal asked the REPL to stop
+	// interrupted names the signal that cancelled the running statement.
+	interrupted string
 }
 
 // Run reads statements and runs each one as a step of the session until
@@ -134,11 +137,14 @@ func (r *repl) signals(sigs <-chan os.Signal) {
 		if sig != syscall.SIGINT || !r.o.Interactive {
 			r.stopped = true
 		}
+		if thread != nil && r.interrupted == "" {
+			r.interrupted = signalName(sig)
+		}
 		stopped := r.stopped
 		r.mu.Unlock()
 		if thread != nil {
-			cancel()
 			thread.Cancel("interrupted")
+			cancel()
 			continue
 		}
 		if stopped {
@@ -355,7 +361,7 @@ func (r *repl) exec(f *syntax.File, text string, start int) bool {
 	r.in.Env.Ctx = ctx
 	thread := r.in.Thread("repl")
 	r.mu.Lock()
-	r.thread, r.cancel = thread, cancel
+	r.thread, r.cancel, r.interrupted = thread, cancel, ""
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -365,6 +371,15 @@ func (r *repl) exec(f *syntax.File, text string, start int) bool {
 
 	s.StartStep(stepName(text), fmt.Sprintf("<stdin>:%d", start))
 	mark := s.Mark()
+	// A failed statement is reverted by itself, so undo() inside it must
+	// not revert earlier statements, which could not be brought back;
+	// a statement that is only a call of undo() cannot fail after it.
+	builtins.SetUndoScope(thread, &builtins.UndoScope{
+		Mark:    mark,
+		What:    "this statement",
+		Earlier: "type undo() or undo(N) as a statement of its own",
+		Free:    r.onlyUndo(f),
+	})
 	var v starlark.Value = starlark.None
 	var err error
 	if expr := soleExpr(f); expr != nil {
@@ -377,8 +392,11 @@ func (r *repl) exec(f *syntax.File, text string, start int) bool {
 	}
 	if err != nil {
 		msg := interp.FormatError(err)
-		if ctx.Err() != nil {
-			msg += " (interrupted)"
+		r.mu.Lock()
+		why := r.interrupted
+		r.mu.Unlock()
+		if why != "" {
+			msg = interp.FormatInterrupted(err, why)
 		}
 		fmt.Fprintln(r.o.Err, msg)
 		changed := newLive(before, s.Steps())
@@ -434,6 +452,44 @@ func stepName(text string) string {
 		first += " ..."
 	}
 	return first
+}
+
+// onlyUndo reports whether f is nothing but a call of the builtin undo(),
+// with no call in its arguments: such a statement cannot fail once undo()
+// has reverted something.
+func (r *repl) onlyUndo(f *syntax.File) bool {
+	call, ok := soleExpr(f).(*syntax.CallExpr)
+	if !ok {
+		return false
+	}
+	id, ok := call.Fn.(*syntax.Ident)
+	if !ok || id.Name != "undo" || r.globals["undo"] == nil || r.globals["undo"] != r.in.Predeclared["undo"] {
+		return false
+	}
+	calls := false
+	for _, arg := range call.Args {
+		syntax.Walk(arg, func(n syntax.Node) bool {
+			switch n.(type) {
+			case *syntax.CallExpr, *syntax.Comprehension, *syntax.LambdaExpr:
+				calls = true
+			}
+			return !calls
+		})
+	}
+	return !calls
+}
+
+// signalName names a signal as kill(1) does: SIGINT.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
 }
 
 func soleExpr(f *syntax.File) syntax.Expr {
