@@ -333,7 +333,11 @@ func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		name = *s
 	}
-	if err := env.Session.Apply(&ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}); err != nil {
+	// The link's index goes into the journal with the move, so that undo
+	// gives the link its index back even if nsh is killed in the middle.
+	op := &ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}
+	op.Locate(env.kern())
+	if err := env.Session.Apply(op); err != nil {
 		return nil, err
 	}
 	l.ns, l.name = to, name

@@ -129,15 +129,17 @@ func (o *LinkAdd) Revert(k *kernel.Kernel) error {
 	if o.Type == "veth" {
 		forget(k, o.PeerNS, o.Peer)
 	}
-	_, h, l, err := linkByName(k, o.NS, o.Name)
+	ns, h, l, err := linkByName(k, o.NS, o.Name)
 	if err != nil {
 		if gone(err) {
 			return nil
 		}
 		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
 	}
-	if o.Index > 0 && l.Attrs().Index != o.Index {
+	if o.Index > 0 && l.Attrs().Index != ns.Renumbered(o.Name, o.Index) {
 		// nsh's link is gone, and this one of the same name is not it.
+		// A link nsh moved away and back has the index it had before (see
+		// LinkMove), or one this process recorded.
 		return &Warning{Msg: fmt.Sprintf("%s %q%s is not the link nsh created (index %d, now %d): someone replaced it, so nsh left it alone",
 			o.Type, o.Name, inNSOrHost(o.NS), o.Index, l.Attrs().Index)}
 	}
@@ -408,11 +410,52 @@ func (o *LinkSet) Explain() []string {
 
 // LinkMove moves a link to another namespace, optionally renaming it, as
 // `ip link set NAME netns NS [name NEW]`.
+//
+// # Link identity
+//
+// nsh tells a link it made from one that someone else made under the same
+// name, after nsh's was deleted, by the link's index: the kernel hands out
+// indexes cyclically, so a new link does not get the index of one deleted
+// a moment ago. But an index is unique only within a namespace, and a link
+// that moves into a namespace where its index is taken gets another one.
+// So the identity of a link is the namespace, name and index where its
+// newest operation left it, and every operation that moves or renames a
+// link learns them again:
+//
+//   - LinkAdd learns the index the kernel gave the new link.
+//   - LinkMove learns the index before the move (Index, found before the
+//     operation is journaled, so that a move nsh was killed in the middle
+//     of knows it too) and after it (ToIndex, journaled once it is done).
+//   - Reverting a move checks that the link at the destination is the one
+//     the move put there (ToIndex), moves it back and asks the kernel to
+//     give it back the index it had before (IFLA_NEW_IFINDEX). The
+//     operations older than the move are reverted after it, newest first,
+//     and find the link exactly where and as they left it, whichever
+//     process reverts them: only the journal is needed.
+//
+// Only if someone else took that index meanwhile does the kernel pick
+// another; the revert records the renumbering in memory (see
+// kernel.Namespace.Renumber), for the older reverts in the same process
+// (`nsh down`, or one `nsh undo` of both steps). The journal records
+// nothing that a revert learns, so a later process would call such a link
+// foreign and leave it, with a warning.
+//
+// The veth peer relationship would be no better identity: the ends of a
+// pair someone made again under the same names are peers too, so it proves
+// nothing without the index of one end, which then moves and is renumbered
+// like any other; it says nothing of links of other kinds; and learning
+// the peer's index would cost every veth another netlink round trip.
 type LinkMove struct {
 	NS      string `json:"ns"`
 	Name    string `json:"name"`
 	ToNS    string `json:"to_ns"`
 	NewName string `json:"new_name"`
+	// Index is the link's index in NS before the move, found by Locate
+	// (or by Apply), and asked for again when the move is reverted.
+	Index int `json:"index,omitempty"`
+	// ToIndex is the link's index in ToNS after the move, learned by
+	// Apply: what the kernel gave it there.
+	ToIndex int `json:"to_index,omitempty"`
 }
 
 func init() { Register("link.move", func() Op { return new(LinkMove) }) }
@@ -420,18 +463,64 @@ func init() { Register("link.move", func() Op { return new(LinkMove) }) }
 // Kind implements Op.
 func (o *LinkMove) Kind() string { return "link.move" }
 
+// Learns implements Learner.
+func (o *LinkMove) Learns() {}
+
+// Locate finds the index of the link to move, to be journaled with the
+// operation before it is applied. A link it cannot find is left to Apply,
+// which fails with the reason.
+func (o *LinkMove) Locate(k *kernel.Kernel) {
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		return
+	}
+	if li, ok := ns.Known(o.Name); ok && li.Index > 0 {
+		o.Index = li.Index
+		return
+	}
+	if _, _, l, err := linkByName(k, o.NS, o.Name); err == nil {
+		o.Index = l.Attrs().Index
+	}
+}
+
 // Apply implements Op.
 func (o *LinkMove) Apply(k *kernel.Kernel) error {
-	if err := move(k, o.NS, o.Name, o.ToNS, o.NewName); err != nil {
+	from, to, err := relocate(k, o.NS, o.Name, o.Index, o.ToNS, o.NewName, 0)
+	if err != nil {
 		return failed(fmt.Sprintf("move link %q%s to %s", o.Name, inNS(o.NS), nsLabel(o.ToNS)), err)
 	}
+	o.Index, o.ToIndex = from, to
 	return nil
 }
 
 // Revert implements Op.
 func (o *LinkMove) Revert(k *kernel.Kernel) error {
-	if err := move(k, o.ToNS, o.NewName, o.NS, o.Name); err != nil && !gone(err) {
-		return failed(fmt.Sprintf("move link %q back to %s", o.NewName, nsLabel(o.NS)), err)
+	what := fmt.Sprintf("move link %q back to %s", o.NewName, nsLabel(o.NS))
+	to, _, l, err := linkByName(k, o.ToNS, o.NewName)
+	if err != nil {
+		if gone(err) {
+			forget(k, o.ToNS, o.NewName)
+			return nil
+		}
+		return failed(what, err)
+	}
+	idx := l.Attrs().Index
+	if o.ToIndex > 0 && idx != to.Renumbered(o.NewName, o.ToIndex) {
+		forget(k, o.ToNS, o.NewName)
+		return &Warning{Msg: fmt.Sprintf("link %q%s is not the link nsh moved there (index %d, now %d): someone replaced it, so nsh left it alone",
+			o.NewName, inNSOrHost(o.ToNS), o.ToIndex, idx)}
+	}
+	_, back, err := relocate(k, o.ToNS, o.NewName, idx, o.NS, o.Name, o.Index)
+	if err != nil {
+		if gone(err) {
+			return nil
+		}
+		return failed(what, err)
+	}
+	if back > 0 && o.Index > 0 && back != o.Index {
+		if ns, err := k.Namespace(o.NS); err == nil {
+			ns.Renumber(o.Name, o.Index, back)
+		}
 	}
 	return nil
 }
@@ -443,29 +532,81 @@ func nsLabel(ns string) string {
 	return fmt.Sprintf("namespace %q", ns)
 }
 
-func move(k *kernel.Kernel, fromNS, name, toNS, newName string) error {
-	forget(k, fromNS, name)
-	forget(k, toNS, newName)
-	from, h, l, err := linkByName(k, fromNS, name)
+// relocate moves the link named name in fromNS (with index idx there, or
+// 0 to look it up) to toNS, renaming it to newName, or only renames it if
+// the two namespaces are one. In another namespace it asks the kernel for
+// index want (0 for any); if that is taken, the kernel picks one. It
+// returns the link's index before and after (0 after if the moved link
+// could not be found again, which is not an error: it moved).
+//
+// What nsh knows of a link it created (LinkInfo) follows it: a link that
+// moves to another namespace is down and in no bridge, as the kernel
+// leaves it; one renamed in place keeps its state.
+func relocate(k *kernel.Kernel, fromNS, name string, idx int, toNS, newName string, want int) (int, int, error) {
+	from, err := k.Namespace(fromNS)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	to, err := k.Namespace(toNS)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	if fromNS == toNS {
-		if name == newName {
-			return nil
+	li, known := from.Known(name)
+	from.ForgetLink(name)
+	to.ForgetLink(newName)
+	h, err := from.Netlink()
+	if err != nil {
+		return 0, 0, err
+	}
+	if idx == 0 {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return 0, 0, err
 		}
-		return h.LinkSetName(l, newName)
+		idx = l.Attrs().Index
 	}
-	if newName != name {
-		// The kernel renames and moves in one message (IFLA_IFNAME with
-		// IFLA_NET_NS_FD), so a name taken in the source does not matter.
-		return moveRename(from, l.Attrs().Index, to.Fd(), newName)
+	after := 0
+	if from == to {
+		// Renamed in place: the link keeps its state and its bridge.
+		if name != newName {
+			dev := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: name}}
+			if err := h.LinkSetName(dev, newName); err != nil {
+				return idx, 0, err
+			}
+		}
+		after = idx
+	} else {
+		rename := ""
+		if newName != name {
+			// The kernel renames and moves in one message (IFLA_IFNAME
+			// with IFLA_NET_NS_FD), so a name taken in the source does
+			// not matter.
+			rename = newName
+		}
+		err := moveLink(from, idx, to.Fd(), rename, want)
+		if want > 0 && errors.Is(err, unix.EBUSY) {
+			// Someone else has the index there now.
+			err = moveLink(from, idx, to.Fd(), rename, 0)
+		} else if err == nil {
+			after = want
+		}
+		if err != nil {
+			return idx, 0, err
+		}
+		li = kernel.LinkInfo{}
+		if after == 0 {
+			if th, err := to.Netlink(); err == nil {
+				if l, err := th.LinkByName(newName); err == nil {
+					after = l.Attrs().Index
+				}
+			}
+		}
 	}
-	return h.LinkSetNsFd(l, to.Fd())
+	if known && after > 0 {
+		li.Index = after
+		to.Remember(newName, li)
+	}
+	return idx, after, nil
 }
 
 // Explain implements Op.
@@ -482,16 +623,30 @@ func (o *LinkMove) Explain() []string {
 	return []string{cmd}
 }
 
-// moveRename sends one RTM_NEWLINK that moves the link with index idx in
-// namespace from to the namespace fd and renames it there.
-func moveRename(from *kernel.Namespace, idx, fd int, name string) error {
+// moveLink sends one RTM_NEWLINK that moves the link with index idx in
+// namespace from to the namespace fd, renaming it there unless name is "",
+// and asking for index want there unless want is 0 (IFLA_NEW_IFINDEX: the
+// kernel fails with EBUSY if it is taken).
+func moveLink(from *kernel.Namespace, idx, fd int, name string, want int) error {
+	if name == "" && want == 0 {
+		h, err := from.Netlink()
+		if err != nil {
+			return err
+		}
+		return h.LinkSetNsFd(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx}}, fd)
+	}
 	return from.Do(func() error {
 		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 		msg.Index = int32(idx)
 		req.AddData(msg)
 		req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(fd))))
-		req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+		if name != "" {
+			req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+		}
+		if want > 0 {
+			req.AddData(nl.NewRtAttr(unix.IFLA_NEW_IFINDEX, nl.Uint32Attr(uint32(want))))
+		}
 		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 		return err
 	})

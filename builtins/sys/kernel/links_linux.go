@@ -8,9 +8,14 @@ import "os"
 // round trip of the few that building a namespace takes.
 //
 // The knowledge is dropped whenever nsh is unsure: when an operation on the
-// link fails, when it is moved, renamed or deleted, and when a revert
-// changes it. If another program changes a link nsh created between two of
-// nsh's operations, a later partial undo restores the state nsh knew.
+// link fails, when it is deleted, and when a revert changes it. A link nsh
+// moves or renames is known at its new place only, by the index the kernel
+// gave it there (down and in no bridge, as the kernel leaves a moved link):
+// never by its old name, nor by an index it had in another namespace,
+// since the kernel renumbers a link that moves into a namespace where its
+// index is taken. If another program changes a link nsh created between
+// two of nsh's operations, a later partial undo restores the state nsh
+// knew.
 type LinkInfo struct {
 	Index  int
 	Up     bool
@@ -40,6 +45,53 @@ func (n *Namespace) ForgetLink(name string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.links, name)
+}
+
+// renumbering names a link by its name and the index nsh knew it by, in
+// the namespace that holds the map.
+type renumbering struct {
+	name  string
+	index int
+}
+
+// Renumber records that the link nsh knew in n as NAME with index old has
+// index new now: nsh moved it back into n under that name, and the kernel
+// could not give it old again (someone else had taken it meanwhile). It
+// lets the revert of an older operation on that link, in this process,
+// know it for nsh's own (see Renumbered), where the index it learned from
+// the journal would call it foreign.
+//
+// Unlike LinkInfo, a renumbering is never forgotten while n is open: it is
+// a fact about what nsh did, not the state of the link, and it is only
+// ever looked up by the index the journal knows, so it cannot make a link
+// someone else made under the same name pass for nsh's.
+func (n *Namespace) Renumber(name string, old, new int) {
+	if old == new || old <= 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.renum == nil {
+		n.renum = map[renumbering]int{}
+	}
+	n.renum[renumbering{name, old}] = new
+}
+
+// Renumbered returns the index that the link nsh knew in n as NAME with
+// index old has now: old, unless nsh renumbered it (Renumber), once or
+// more.
+func (n *Namespace) Renumbered(name string, old int) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	idx := old
+	for range len(n.renum) {
+		next, ok := n.renum[renumbering{name, idx}]
+		if !ok {
+			break
+		}
+		idx = next
+	}
+	return idx
 }
 
 // NameOfNsID returns the name ("host" or a /run/netns name) of the

@@ -40,6 +40,7 @@ type Namespace struct {
 	nl     *netlink.Handle
 	closed bool
 	links  map[string]LinkInfo // see LinkInfo
+	renum  map[renumbering]int // see Renumber
 }
 
 // Own reports whether n is the namespace the nsh process runs in, so that
