@@ -17,6 +17,8 @@ type SysctlSet struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 	Old   string `json:"old"`
+
+	inherited bool
 }
 
 func init() { Register("sysctl.set", func() Op { return new(SysctlSet) }) }
@@ -112,3 +114,25 @@ func (o *SysctlSet) Explain() []string {
 	}
 	return []string{cmd}
 }
+
+// SharedKey implements Shared: a sysctl of the machine's own namespace is
+// shared by the sessions that work there (two labs that both turn on
+// ip_forward).
+func (o *SysctlSet) SharedKey() string {
+	if !isHost(o.NS) {
+		return ""
+	}
+	return "sysctl " + o.Key
+}
+
+// Inherit implements Shared: the oldest holder's Old is the value before
+// any session changed the sysctl, which the last holder restores.
+func (o *SysctlSet) Inherit(held Op) {
+	if h, ok := held.(*SysctlSet); ok && !o.inherited {
+		o.Old, o.inherited = h.Old, true
+	}
+}
+
+// Release implements Shared: while another session holds the sysctl, its
+// value stays as it is.
+func (o *SysctlSet) Release(k *kernel.Kernel) error { return nil }

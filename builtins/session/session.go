@@ -228,6 +228,19 @@ func (s *Session) Apply(op ops.Op) error {
 		s.cur = st
 		s.mine = append(s.mine, st)
 	}
+	if sh, key := s.sharedKey(op); key != "" {
+		// Other sessions may hold the same state: learn what they saw
+		// before any session changed it, and keep them out until this
+		// change is applied and marked.
+		unlock, err := lockHost()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		for _, h := range s.holders(key) {
+			sh.Inherit(h)
+		}
+	}
 	e, err := s.j.newOp(s.cur, op)
 	if err != nil {
 		return err
@@ -267,7 +280,7 @@ func (s *Session) Revoke(op ops.Op) error {
 	for _, st := range s.mine {
 		for _, e := range st.Entries {
 			if e.Op == op && e.Live() {
-				if err := op.Revert(s.K); err != nil {
+				if err := s.revertOp(op); err != nil {
 					return err
 				}
 				return s.j.mark(e, Undone)
@@ -420,7 +433,7 @@ func (s *Session) revert(steps []*Step) error {
 		if err := flush(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := e.Op.Revert(s.K); err != nil {
+		if err := s.revertOp(e.Op); err != nil {
 			var w *ops.Warning
 			if !errors.As(err, &w) {
 				errs = append(errs, err)
@@ -436,6 +449,25 @@ func (s *Session) revert(steps []*Step) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// revertOp reverts one operation. An operation on state that other
+// sessions still hold only releases its own part: the last holder
+// restores the state.
+func (s *Session) revertOp(op ops.Op) error {
+	sh, key := s.sharedKey(op)
+	if key == "" {
+		return op.Revert(s.K)
+	}
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if len(s.holders(key)) > 0 {
+		return sh.Release(s.K)
+	}
+	return op.Revert(s.K)
 }
 
 // revertAll reverts independent entries together (ops.RevertAll), then
