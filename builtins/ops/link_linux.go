@@ -8,7 +8,6 @@ import (
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,7 +50,7 @@ var drivers = map[string]string{
 }
 
 // Apply implements Op.
-func (o *LinkAdd) Apply(k *kernel.Kernel) error {
+func (o *LinkAdd) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(fmt.Sprintf("add %s %q", o.Type, o.Name), err)
@@ -104,7 +103,7 @@ func (o *LinkAdd) Apply(k *kernel.Kernel) error {
 }
 
 // existing names which of the link's names is taken.
-func (o *LinkAdd) existing(k *kernel.Kernel) string {
+func (o *LinkAdd) existing(k kernel.Kernel) string {
 	if _, _, l, err := linkByName(k, o.NS, o.Name); err == nil && l != nil {
 		return fmt.Sprintf("a link named %q already exists%s", o.Name, inNSOrHost(o.NS))
 	}
@@ -124,7 +123,7 @@ func inNSOrHost(ns string) string {
 }
 
 // Revert implements Op.
-func (o *LinkAdd) Revert(k *kernel.Kernel) error {
+func (o *LinkAdd) Revert(k kernel.Kernel) error {
 	forget(k, o.NS, o.Name)
 	if o.Type == "veth" {
 		forget(k, o.PeerNS, o.Peer)
@@ -192,7 +191,7 @@ func (o *LinkSet) Learns() {}
 func (o *LinkSet) Namespaces() []string { return scope(o.NS) }
 
 // Apply implements Op.
-func (o *LinkSet) Apply(k *kernel.Kernel) error {
+func (o *LinkSet) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(o.describe(o.Value), err)
@@ -218,7 +217,7 @@ func (o *LinkSet) Apply(k *kernel.Kernel) error {
 
 // applyKnown sets up or master on a link nsh created, from what it knows
 // of it: one round trip instead of two or three.
-func (o *LinkSet) applyKnown(ns *kernel.Namespace, li kernel.LinkInfo) error {
+func (o *LinkSet) applyKnown(ns kernel.Namespace, li kernel.LinkInfo) error {
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
@@ -245,7 +244,7 @@ func (o *LinkSet) applyKnown(ns *kernel.Namespace, li kernel.LinkInfo) error {
 }
 
 // applyLookup looks the link up, learns the value it replaces, and sets it.
-func (o *LinkSet) applyLookup(k *kernel.Kernel, ns *kernel.Namespace) error {
+func (o *LinkSet) applyLookup(k kernel.Kernel, ns kernel.Namespace) error {
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
@@ -296,7 +295,7 @@ func (o *LinkSet) applyLookup(k *kernel.Kernel, ns *kernel.Namespace) error {
 }
 
 // masterName returns the name of a link's bridge, or "".
-func masterName(h *netlink.Handle, a *netlink.LinkAttrs) string {
+func masterName(h kernel.Netlink, a *netlink.LinkAttrs) string {
 	if a.MasterIndex == 0 {
 		return ""
 	}
@@ -307,7 +306,7 @@ func masterName(h *netlink.Handle, a *netlink.LinkAttrs) string {
 }
 
 // Revert implements Op.
-func (o *LinkSet) Revert(k *kernel.Kernel) error {
+func (o *LinkSet) Revert(k kernel.Kernel) error {
 	if !o.Learned || o.Value == o.Old {
 		return nil
 	}
@@ -338,7 +337,7 @@ func (o *LinkSet) describe(v string) string {
 	return fmt.Sprintf("set %s of link %q%s to %s", o.Attr, o.Name, inNS(o.NS), v)
 }
 
-func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string, ns *kernel.Namespace) error {
+func (o *LinkSet) set(h kernel.Netlink, l netlink.Link, v string, ns kernel.Namespace) error {
 	switch o.Attr {
 	case "up":
 		if v == "true" {
@@ -421,7 +420,7 @@ func init() { Register("link.move", func() Op { return new(LinkMove) }) }
 func (o *LinkMove) Kind() string { return "link.move" }
 
 // Apply implements Op.
-func (o *LinkMove) Apply(k *kernel.Kernel) error {
+func (o *LinkMove) Apply(k kernel.Kernel) error {
 	if err := move(k, o.NS, o.Name, o.ToNS, o.NewName); err != nil {
 		return failed(fmt.Sprintf("move link %q%s to %s", o.Name, inNS(o.NS), nsLabel(o.ToNS)), err)
 	}
@@ -429,7 +428,7 @@ func (o *LinkMove) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op.
-func (o *LinkMove) Revert(k *kernel.Kernel) error {
+func (o *LinkMove) Revert(k kernel.Kernel) error {
 	if err := move(k, o.ToNS, o.NewName, o.NS, o.Name); err != nil && !gone(err) {
 		return failed(fmt.Sprintf("move link %q back to %s", o.NewName, nsLabel(o.NS)), err)
 	}
@@ -443,7 +442,7 @@ func nsLabel(ns string) string {
 	return fmt.Sprintf("namespace %q", ns)
 }
 
-func move(k *kernel.Kernel, fromNS, name, toNS, newName string) error {
+func move(k kernel.Kernel, fromNS, name, toNS, newName string) error {
 	forget(k, fromNS, name)
 	forget(k, toNS, newName)
 	from, h, l, err := linkByName(k, fromNS, name)
@@ -484,21 +483,12 @@ func (o *LinkMove) Explain() []string {
 
 // moveRename sends one RTM_NEWLINK that moves the link with index idx in
 // namespace from to the namespace fd and renames it there.
-func moveRename(from *kernel.Namespace, idx, fd int, name string) error {
-	return from.Do(func() error {
-		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
-		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-		msg.Index = int32(idx)
-		req.AddData(msg)
-		req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(fd))))
-		req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
-		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-		return err
-	})
+func moveRename(from kernel.Namespace, idx, fd int, name string) error {
+	return from.MoveLink(idx, fd, name)
 }
 
 // forget drops what nsh knows of a link, if its namespace is still there.
-func forget(k *kernel.Kernel, nsName, name string) {
+func forget(k kernel.Kernel, nsName, name string) {
 	if ns, err := k.Namespace(nsName); err == nil {
 		ns.ForgetLink(name)
 	}

@@ -15,9 +15,9 @@ type Op interface {
 	Kind() string
 	// Apply makes the change. It either succeeds or leaves the kernel
 	// as it was.
-	Apply(k *kernel.Kernel) error
+	Apply(k kernel.Kernel) error
 	// Revert undoes the change. It succeeds if the change is already gone.
-	Revert(k *kernel.Kernel) error
+	Revert(k kernel.Kernel) error
 	// Explain returns the shell commands that make the same change.
 	Explain() []string
 }
@@ -71,7 +71,7 @@ type Shared interface {
 	// Release is called instead of Revert while another session still
 	// holds the state: it takes back this operation's own part and leaves
 	// the shared state to the last holder.
-	Release(k *kernel.Kernel) error
+	Release(k kernel.Kernel) error
 }
 
 // A Warning is an error from Revert that is reported but does not stop the

@@ -45,13 +45,18 @@ type Options struct {
 	Warn func(msg string)
 	// Existing makes Open fail if the session does not exist yet.
 	Existing bool
+	// Kernel is the kernel the session applies its operations to: nil
+	// for the machine's (kernel.New), which needs root, or another, such
+	// as an in-memory model (package model), which does not. The session
+	// closes it.
+	Kernel kernel.Kernel
 }
 
 // A Session is an open, locked session.
 type Session struct {
 	Name string
 	Dir  string
-	K    *kernel.Kernel
+	K    kernel.Kernel
 
 	mu       sync.Mutex
 	j        *journal
@@ -94,7 +99,7 @@ func Open(o Options) (*Session, error) {
 	if err := ValidateName(o.Name); err != nil {
 		return nil, err
 	}
-	if os.Geteuid() != 0 {
+	if o.Kernel == nil && os.Geteuid() != 0 {
 		return nil, errors.New("nsh must run as root: it changes the kernel's network state (try sudo)")
 	}
 	dir := Dir(o.Name)
@@ -139,8 +144,10 @@ func Open(o Options) (*Session, error) {
 		return nil, fmt.Errorf("session %q: %w", o.Name, err)
 	}
 	fresh = s.fresh
-	s.K, err = kernel.New()
-	if err != nil {
+	if o.Kernel != nil {
+		s.K = o.Kernel
+	} else if s.K, err = kernel.New(); err != nil {
+		s.K = nil // not a typed nil
 		s.Close()
 		return nil, err
 	}
