@@ -5,6 +5,6 @@
 // builtin chains, ports, protocols, addresses).
 //
 // Everything here runs iptables in the network namespace of the calling
-// thread: callers that work in another namespace wrap the calls in
-// kernel.Namespace.Do, whose thread the iptables child inherits.
+// thread: kernel.Namespace.Iptables wraps each call in a switch into its
+// namespace, whose thread the iptables child inherits.
 package ipt

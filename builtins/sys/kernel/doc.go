@@ -1,8 +1,15 @@
-// Package kernel is nsh's Linux plumbing: named network namespaces created
-// the way iproute2 creates them, one netlink handle per namespace, running a
-// function on a thread switched into a namespace, and turning kernel errnos
-// into sentences that name the object.
+// Package kernel is the layer through which nsh changes the kernel: the
+// Kernel, Namespace, Netlink and Iptables interfaces that operations (package
+// ops) and builtins use, and Linux, the machine's kernel, which implements
+// them: named network namespaces created the way iproute2 creates them,
+// one netlink handle per namespace, sysctls and iptables run on a thread
+// switched into a namespace. Package model implements the same interfaces
+// in memory.
 //
-// Nothing in this package knows about Starlark or the journal: it is the
-// layer that the operations in package ops call to change the kernel.
+// Nothing above this package reaches the kernel another way (no netlink
+// handle of its own, no /proc/sys file, no iptables binary): what only a
+// real namespace can do (run processes, open sockets) goes through
+// Namespace.Do, which the model refuses. Nothing in this package knows
+// about Starlark or the journal. It may import ipt (to run iptables) and
+// the netlink libraries.
 package kernel

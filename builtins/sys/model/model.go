@@ -34,15 +34,15 @@ type Kernel struct {
 	mu      sync.Mutex
 	opts    Options
 	drivers map[string]bool
-	own     *netns              // the machine's own namespace
-	host    *view               // what "host" means
-	ownView *view               // the view of own as host
-	named   map[string]*netns   // /run/netns
-	views   map[string]*view    // the named namespaces nsh has open
-	byFd    map[int]*netns      // Fd numbers
-	nextFd  int                 // the next Fd number
-	nextPin uint64              // the next PinID
-	macs    int                 // MAC addresses handed out
+	own     *netns            // the machine's own namespace
+	host    *view             // what "host" means
+	ownView *view             // the view of own as host
+	named   map[string]*netns // /run/netns
+	views   map[string]*view  // the named namespaces nsh has open
+	byFd    map[int]*netns    // Fd numbers
+	nextFd  int               // the next Fd number
+	nextPin uint64            // the next PinID
+	macs    int               // MAC addresses handed out
 	closed  bool
 }
 

@@ -13,17 +13,17 @@ import (
 // nsSysctls are the sysctls of a new namespace that are not per device,
 // with the kernel's defaults, by slashed key under /proc/sys.
 var nsSysctls = map[string]string{
-	"net/ipv4/ip_default_ttl":               "64",
-	"net/ipv4/ip_local_port_range":          "32768\t60999",
-	"net/ipv4/ping_group_range":             "1\t0",
-	"net/ipv4/ip_nonlocal_bind":             "0",
-	"net/ipv4/icmp_echo_ignore_all":         "0",
-	"net/ipv4/icmp_echo_ignore_broadcasts":  "1",
-	"net/ipv4/tcp_syncookies":               "1",
-	"net/ipv4/tcp_ecn":                      "2",
-	"net/ipv6/ip_nonlocal_bind":             "0",
-	"net/core/somaxconn":                    "4096",
-	"net/ipv4/conf/all/accept_redirects":    "1",
+	"net/ipv4/ip_default_ttl":                "64",
+	"net/ipv4/ip_local_port_range":           "32768\t60999",
+	"net/ipv4/ping_group_range":              "1\t0",
+	"net/ipv4/ip_nonlocal_bind":              "0",
+	"net/ipv4/icmp_echo_ignore_all":          "0",
+	"net/ipv4/icmp_echo_ignore_broadcasts":   "1",
+	"net/ipv4/tcp_syncookies":                "1",
+	"net/ipv4/tcp_ecn":                       "2",
+	"net/ipv6/ip_nonlocal_bind":              "0",
+	"net/core/somaxconn":                     "4096",
+	"net/ipv4/conf/all/accept_redirects":     "1",
 	"net/ipv4/conf/default/accept_redirects": "1",
 }
 
