@@ -68,7 +68,7 @@ func optString(v starlark.Value, param string) (*string, error) {
 }
 
 // kern returns the session's kernel.
-func (e *Env) kern() *kernel.Kernel { return e.Session.K }
+func (e *Env) kern() kernel.Kernel { return e.Session.K }
 
 // nsName resolves a namespace argument: a netns value, a name, or None
 // for host. The namespace must exist.

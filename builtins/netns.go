@@ -101,7 +101,7 @@ func netnsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	return env.netns(name), nil
 }
 
-func (e *Env) ns(name string) (*kernel.Namespace, *netlink.Handle, error) {
+func (e *Env) ns(name string) (kernel.Namespace, kernel.Netlink, error) {
 	ns, err := e.kern().Namespace(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("namespace %q: %w", name, err)
@@ -148,7 +148,7 @@ func linkKind(l netlink.Link) string {
 
 // listing unpacks a netns method that takes no arguments and returns the
 // receiver, the environment and the namespace's netlink handle.
-func listing(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Netns, *Env, *netlink.Handle, error) {
+func listing(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Netns, *Env, kernel.Netlink, error) {
 	n := b.Receiver().(*Netns)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, nil, nil, err
@@ -224,7 +224,7 @@ func netnsRoutes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 }
 
 // formatRoute prints a route the way `ip route` does.
-func formatRoute(h *netlink.Handle, r netlink.Route, names map[int]string) string {
+func formatRoute(h kernel.Netlink, r netlink.Route, names map[int]string) string {
 	var b strings.Builder
 	if r.Dst == nil || (r.Dst.IP.IsUnspecified() && prefixLen(r.Dst) == 0) {
 		b.WriteString("default")

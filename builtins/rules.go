@@ -285,19 +285,19 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 	if err != nil {
 		return nil, "", err
 	}
-	h, err := ipt.Open("")
+	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
 		return nil, "", err
 	}
-	kns, err := env.kern().Namespace(nsName)
+	h, err := kns.Iptables("")
 	if err != nil {
 		return nil, "", err
 	}
 	built := make([]*ops.IptRule, len(specs))
 	for i, sp := range specs {
-		op := &ops.IptRule{NS: nsName, Table: sp.table, Chain: sp.chain, Insert: sp.insert, Bin: h.Path,
+		op := &ops.IptRule{NS: nsName, Table: sp.table, Chain: sp.chain, Insert: sp.insert, Bin: h.Path(),
 			Args: ipt.WithComment(sp.args, env.Session.Name)}
-		if err := kns.Do(func() error { return checkRule(h, op, sp.args) }); err != nil {
+		if err := checkRule(h, op, sp.args); err != nil {
 			return nil, "", err
 		}
 		built[i] = op
@@ -320,7 +320,7 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 
 // checkRule asks iptables, without changing anything, whether the rule's
 // chain exists and whether iptables accepts the rule.
-func checkRule(h *ipt.Handle, op *ops.IptRule, args []string) error {
+func checkRule(h kernel.Iptables, op *ops.IptRule, args []string) error {
 	if !ipt.IsBuiltinChain(op.Table, op.Chain) {
 		ok, err := h.ChainExists(op.Table, op.Chain)
 		if err != nil {
@@ -365,24 +365,20 @@ func checkForwarding(thread *starlark.Thread, nsName string) {
 }
 
 func forwardingProblem(env *Env, nsName string) string {
-	h, err := ipt.Open("")
-	if err != nil {
-		return ""
-	}
 	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
 		return ""
 	}
-	var policy string
-	var rules []string
-	if err := kns.Do(func() error {
-		var err error
-		if policy, err = h.Policy("filter", "FORWARD"); err != nil {
-			return err
-		}
-		rules, err = h.List("filter", "FORWARD")
-		return err
-	}); err != nil || policy == "ACCEPT" {
+	h, err := kns.Iptables("")
+	if err != nil {
+		return ""
+	}
+	policy, err := h.Policy("filter", "FORWARD")
+	if err != nil || policy == "ACCEPT" {
+		return ""
+	}
+	rules, err := h.List("filter", "FORWARD")
+	if err != nil {
 		return ""
 	}
 	mark := ipt.Comment(env.Session.Name)

@@ -25,7 +25,7 @@ func (o *AddrAdd) Kind() string { return "addr.add" }
 func (o *AddrAdd) Namespaces() []string { return scope(o.NS) }
 
 // Apply implements Op.
-func (o *AddrAdd) Apply(k *kernel.Kernel) error {
+func (o *AddrAdd) Apply(k kernel.Kernel) error {
 	what := fmt.Sprintf("add address %s to %q%s", o.CIDR, o.Link, inNS(o.NS))
 	a, err := netlink.ParseAddr(o.CIDR)
 	if err != nil {
@@ -65,7 +65,7 @@ func (o *AddrAdd) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op.
-func (o *AddrAdd) Revert(k *kernel.Kernel) error {
+func (o *AddrAdd) Revert(k kernel.Kernel) error {
 	a, err := netlink.ParseAddr(o.CIDR)
 	if err != nil {
 		return nil

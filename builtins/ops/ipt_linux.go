@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nshlab/nsh/builtins/sys/ipt"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
@@ -49,17 +48,17 @@ func (o *IptRule) what() string {
 }
 
 // Apply implements Op.
-func (o *IptRule) Apply(k *kernel.Kernel) error {
+func (o *IptRule) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed("add "+o.what(), err)
 	}
-	h, err := ipt.Open(o.Bin)
+	h, err := ns.Iptables(o.Bin)
 	if err != nil {
 		return fmt.Errorf("failed to add %s: %w", o.what(), err)
 	}
-	o.Bin = h.Path
-	return ns.Do(func() error {
+	o.Bin = h.Path()
+	return func() error {
 		if h.NFT() {
 			exists, err := h.TableExists(o.Table)
 			if err != nil {
@@ -79,13 +78,13 @@ func (o *IptRule) Apply(k *kernel.Kernel) error {
 			return fmt.Errorf("failed to add %s: %w", o.what(), err)
 		}
 		return nil
-	})
+	}()
 }
 
 // Revert implements Op. A rule that is already gone, or whose namespace
 // is gone, counts as reverted; a rule that someone else deleted is
 // reported as a Warning.
-func (o *IptRule) Revert(k *kernel.Kernel) error {
+func (o *IptRule) Revert(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		if gone(err) {
@@ -93,12 +92,12 @@ func (o *IptRule) Revert(k *kernel.Kernel) error {
 		}
 		return err
 	}
-	h, err := ipt.Open(o.Bin)
+	h, err := ns.Iptables(o.Bin)
 	if err != nil {
 		return fmt.Errorf("failed to delete %s: %w", o.what(), err)
 	}
 	var warn string
-	err = ns.Do(func() error {
+	err = func() error {
 		found, err := h.Delete(o.Table, o.Chain, o.Args)
 		if err != nil {
 			return fmt.Errorf("failed to delete %s: %w", o.what(), err)
@@ -112,7 +111,7 @@ func (o *IptRule) Revert(k *kernel.Kernel) error {
 			}
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		if gone(err) {
 			return nil

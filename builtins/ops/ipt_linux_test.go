@@ -63,7 +63,7 @@ func TestIptRuleKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, ns := kerneltest.Namespace(t, false)
-	name := ns.Name
+	name := ns.Name()
 	save := func() string {
 		out, err := exec.Command("ip", "netns", "exec", name, h.Path+"-save").Output()
 		if err != nil {

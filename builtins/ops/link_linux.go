@@ -8,7 +8,6 @@ import (
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,7 +50,7 @@ var drivers = map[string]string{
 }
 
 // Apply implements Op.
-func (o *LinkAdd) Apply(k *kernel.Kernel) error {
+func (o *LinkAdd) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(fmt.Sprintf("add %s %q", o.Type, o.Name), err)
@@ -104,7 +103,7 @@ func (o *LinkAdd) Apply(k *kernel.Kernel) error {
 }
 
 // existing names which of the link's names is taken.
-func (o *LinkAdd) existing(k *kernel.Kernel) string {
+func (o *LinkAdd) existing(k kernel.Kernel) string {
 	if _, _, l, err := linkByName(k, o.NS, o.Name); err == nil && l != nil {
 		return fmt.Sprintf("a link named %q already exists%s", o.Name, inNSOrHost(o.NS))
 	}
@@ -124,7 +123,7 @@ func inNSOrHost(ns string) string {
 }
 
 // Revert implements Op.
-func (o *LinkAdd) Revert(k *kernel.Kernel) error {
+func (o *LinkAdd) Revert(k kernel.Kernel) error {
 	forget(k, o.NS, o.Name)
 	if o.Type == "veth" {
 		forget(k, o.PeerNS, o.Peer)
@@ -194,7 +193,7 @@ func (o *LinkSet) Learns() {}
 func (o *LinkSet) Namespaces() []string { return scope(o.NS) }
 
 // Apply implements Op.
-func (o *LinkSet) Apply(k *kernel.Kernel) error {
+func (o *LinkSet) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(o.describe(o.Value), err)
@@ -220,7 +219,7 @@ func (o *LinkSet) Apply(k *kernel.Kernel) error {
 
 // applyKnown sets up or master on a link nsh created, from what it knows
 // of it: one round trip instead of two or three.
-func (o *LinkSet) applyKnown(ns *kernel.Namespace, li kernel.LinkInfo) error {
+func (o *LinkSet) applyKnown(ns kernel.Namespace, li kernel.LinkInfo) error {
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
@@ -247,7 +246,7 @@ func (o *LinkSet) applyKnown(ns *kernel.Namespace, li kernel.LinkInfo) error {
 }
 
 // applyLookup looks the link up, learns the value it replaces, and sets it.
-func (o *LinkSet) applyLookup(k *kernel.Kernel, ns *kernel.Namespace) error {
+func (o *LinkSet) applyLookup(k kernel.Kernel, ns kernel.Namespace) error {
 	h, err := ns.Netlink()
 	if err != nil {
 		return err
@@ -298,7 +297,7 @@ func (o *LinkSet) applyLookup(k *kernel.Kernel, ns *kernel.Namespace) error {
 }
 
 // masterName returns the name of a link's bridge, or "".
-func masterName(h *netlink.Handle, a *netlink.LinkAttrs) string {
+func masterName(h kernel.Netlink, a *netlink.LinkAttrs) string {
 	if a.MasterIndex == 0 {
 		return ""
 	}
@@ -309,7 +308,7 @@ func masterName(h *netlink.Handle, a *netlink.LinkAttrs) string {
 }
 
 // Revert implements Op.
-func (o *LinkSet) Revert(k *kernel.Kernel) error {
+func (o *LinkSet) Revert(k kernel.Kernel) error {
 	if !o.Learned || o.Value == o.Old {
 		return nil
 	}
@@ -340,7 +339,7 @@ func (o *LinkSet) describe(v string) string {
 	return fmt.Sprintf("set %s of link %q%s to %s", o.Attr, o.Name, inNS(o.NS), v)
 }
 
-func (o *LinkSet) set(h *netlink.Handle, l netlink.Link, v string, ns *kernel.Namespace) error {
+func (o *LinkSet) set(h kernel.Netlink, l netlink.Link, v string, ns kernel.Namespace) error {
 	switch o.Attr {
 	case "up":
 		if v == "true" {
@@ -469,7 +468,7 @@ func (o *LinkMove) Learns() {}
 // Locate finds the index of the link to move, to be journaled with the
 // operation before it is applied. A link it cannot find is left to Apply,
 // which fails with the reason.
-func (o *LinkMove) Locate(k *kernel.Kernel) {
+func (o *LinkMove) Locate(k kernel.Kernel) {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return
@@ -484,7 +483,7 @@ func (o *LinkMove) Locate(k *kernel.Kernel) {
 }
 
 // Apply implements Op.
-func (o *LinkMove) Apply(k *kernel.Kernel) error {
+func (o *LinkMove) Apply(k kernel.Kernel) error {
 	from, to, err := relocate(k, o.NS, o.Name, o.Index, o.ToNS, o.NewName, 0)
 	if err != nil {
 		return failed(fmt.Sprintf("move link %q%s to %s", o.Name, inNS(o.NS), nsLabel(o.ToNS)), err)
@@ -494,7 +493,7 @@ func (o *LinkMove) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op.
-func (o *LinkMove) Revert(k *kernel.Kernel) error {
+func (o *LinkMove) Revert(k kernel.Kernel) error {
 	what := fmt.Sprintf("move link %q back to %s", o.NewName, nsLabel(o.NS))
 	to, _, l, err := linkByName(k, o.ToNS, o.NewName)
 	if err != nil {
@@ -542,7 +541,7 @@ func nsLabel(ns string) string {
 // What nsh knows of a link it created (LinkInfo) follows it: a link that
 // moves to another namespace is down and in no bridge, as the kernel
 // leaves it; one renamed in place keeps its state.
-func relocate(k *kernel.Kernel, fromNS, name string, idx int, toNS, newName string, want int) (int, int, error) {
+func relocate(k kernel.Kernel, fromNS, name string, idx int, toNS, newName string, want int) (int, int, error) {
 	from, err := k.Namespace(fromNS)
 	if err != nil {
 		return 0, 0, err
@@ -627,7 +626,7 @@ func (o *LinkMove) Explain() []string {
 // namespace from to the namespace fd, renaming it there unless name is "",
 // and asking for index want there unless want is 0 (IFLA_NEW_IFINDEX: the
 // kernel fails with EBUSY if it is taken).
-func moveLink(from *kernel.Namespace, idx, fd int, name string, want int) error {
+func moveLink(from kernel.Namespace, idx, fd int, name string, want int) error {
 	if name == "" && want == 0 {
 		h, err := from.Netlink()
 		if err != nil {
@@ -635,25 +634,11 @@ func moveLink(from *kernel.Namespace, idx, fd int, name string, want int) error 
 		}
 		return h.LinkSetNsFd(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx}}, fd)
 	}
-	return from.Do(func() error {
-		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
-		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-		msg.Index = int32(idx)
-		req.AddData(msg)
-		req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(fd))))
-		if name != "" {
-			req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
-		}
-		if want > 0 {
-			req.AddData(nl.NewRtAttr(unix.IFLA_NEW_IFINDEX, nl.Uint32Attr(uint32(want))))
-		}
-		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-		return err
-	})
+	return from.MoveLink(idx, fd, name, want)
 }
 
 // forget drops what nsh knows of a link, if its namespace is still there.
-func forget(k *kernel.Kernel, nsName, name string) {
+func forget(k kernel.Kernel, nsName, name string) {
 	if ns, err := k.Namespace(nsName); err == nil {
 		ns.ForgetLink(name)
 	}

@@ -44,7 +44,7 @@ func (o *NetnsAdd) Creates() string {
 }
 
 // Apply implements Op.
-func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
+func (o *NetnsAdd) Apply(k kernel.Kernel) error {
 	ns, err := k.AddNamed(o.Name, o.Lo)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -63,12 +63,12 @@ func (o *NetnsAdd) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op.
-func (o *NetnsAdd) Revert(k *kernel.Kernel) error {
+func (o *NetnsAdd) Revert(k kernel.Kernel) error {
 	return o.reverted(k, k.DeleteNamed(o.Name, o.Pin))
 }
 
 // reverted turns the outcome of deleting the namespace into Revert's.
-func (o *NetnsAdd) reverted(k *kernel.Kernel, err error) error {
+func (o *NetnsAdd) reverted(k kernel.Kernel, err error) error {
 	if o.Sandbox && (err == nil || errors.Is(err, kernel.ErrReplaced)) {
 		// The sandbox nsh made is gone either way: never let host reach
 		// the namespace that replaced it.
@@ -86,7 +86,7 @@ func (o *NetnsAdd) reverted(k *kernel.Kernel, err error) error {
 // RevertAll reverts Independent operations, all together where the kernel
 // allows: namespaces are deleted with kernel.DeleteNamedAll. It returns
 // one result per operation, as its Revert would have.
-func RevertAll(k *kernel.Kernel, list []Op) []error {
+func RevertAll(k kernel.Kernel, list []Op) []error {
 	errs := make([]error, len(list))
 	var idx []int
 	var names []string
@@ -118,7 +118,7 @@ func (o *NetnsAdd) Explain() []string {
 }
 
 // linkByName finds a link in a namespace of the kernel.
-func linkByName(k *kernel.Kernel, nsName, name string) (*kernel.Namespace, *netlink.Handle, netlink.Link, error) {
+func linkByName(k kernel.Kernel, nsName, name string) (kernel.Namespace, kernel.Netlink, netlink.Link, error) {
 	ns, err := k.Namespace(nsName)
 	if err != nil {
 		return nil, nil, nil, err

@@ -15,9 +15,9 @@ type Op interface {
 	Kind() string
 	// Apply makes the change. It either succeeds or leaves the kernel
 	// as it was.
-	Apply(k *kernel.Kernel) error
+	Apply(k kernel.Kernel) error
 	// Revert undoes the change. It succeeds if the change is already gone.
-	Revert(k *kernel.Kernel) error
+	Revert(k kernel.Kernel) error
 	// Explain returns the shell commands that make the same change.
 	Explain() []string
 }
@@ -50,6 +50,28 @@ type Learner interface {
 // pins).
 type Independent interface {
 	Independent()
+}
+
+// A Shared operation changes state that other sessions may change too:
+// the machine's own namespace, which every session without a sandbox
+// works in (a sysctl such as ip_forward, a table that iptables-nft made).
+// Such state belongs to all the sessions that hold it, and is restored when
+// the last of them goes. The session applies and reverts Shared operations
+// under a lock that all sessions share, so that it can see the others.
+type Shared interface {
+	// SharedKey names the state the operation changes, or is "" where the
+	// operation changes nothing shared (a namespace of the lab's own).
+	// Operations with the same key hold the same state.
+	SharedKey() string
+	// Inherit is called before Apply with each live operation of another
+	// session that holds the same state, oldest session first, so that
+	// the operation learns what those saw before any session changed it
+	// (a sysctl's first value, that nsh made a table).
+	Inherit(held Op)
+	// Release is called instead of Revert while another session still
+	// holds the state: it takes back this operation's own part and leaves
+	// the shared state to the last holder.
+	Release(k kernel.Kernel) error
 }
 
 // A Warning is an error from Revert that is reported but does not stop the

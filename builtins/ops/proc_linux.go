@@ -29,7 +29,7 @@ var StopGrace = 3 * time.Second
 func (o *ProcSpawn) Kind() string { return "proc.spawn" }
 
 // Apply implements Op.
-func (o *ProcSpawn) Apply(k *kernel.Kernel) error {
+func (o *ProcSpawn) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(fmt.Sprintf("start %s%s", ShellJoin(o.Argv), inNS(o.NS)), err)
@@ -41,7 +41,7 @@ func (o *ProcSpawn) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op: it stops the process (SIGTERM, then SIGKILL).
-func (o *ProcSpawn) Revert(k *kernel.Kernel) error {
+func (o *ProcSpawn) Revert(k kernel.Kernel) error {
 	if err := nsexec.Stop(o.Pidfile, syscall.SIGTERM, StopGrace); err != nil {
 		return fmt.Errorf("failed to stop %s%s: %w", ShellJoin(o.Argv), inNS(o.NS), err)
 	}

@@ -47,7 +47,7 @@ func (o *RouteAdd) spec() string {
 }
 
 // route builds the netlink route; it looks up Dev in h.
-func (o *RouteAdd) route(h *netlink.Handle) (*netlink.Route, error) {
+func (o *RouteAdd) route(h kernel.Netlink) (*netlink.Route, error) {
 	r := &netlink.Route{Priority: o.Metric}
 	var gw net.IP
 	if o.Via != "" {
@@ -81,7 +81,7 @@ func (o *RouteAdd) route(h *netlink.Handle) (*netlink.Route, error) {
 }
 
 // Apply implements Op.
-func (o *RouteAdd) Apply(k *kernel.Kernel) error {
+func (o *RouteAdd) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(o.what(), err)
@@ -104,7 +104,7 @@ func (o *RouteAdd) Apply(k *kernel.Kernel) error {
 }
 
 // Revert implements Op.
-func (o *RouteAdd) Revert(k *kernel.Kernel) error {
+func (o *RouteAdd) Revert(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		if gone(err) {

@@ -2,8 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
@@ -17,6 +15,8 @@ type SysctlSet struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 	Old   string `json:"old"`
+
+	inherited bool
 }
 
 func init() { Register("sysctl.set", func() Op { return new(SysctlSet) }) }
@@ -28,32 +28,19 @@ func (o *SysctlSet) Kind() string { return "sysctl.set" }
 func (o *SysctlSet) Namespaces() []string { return scope(o.NS) }
 
 // SysctlPath returns the /proc/sys file of a dotted or slashed key.
-func SysctlPath(key string) string {
-	if !strings.Contains(key, "/") {
-		key = strings.ReplaceAll(key, ".", "/")
-	}
-	return filepath.Join("/proc/sys", filepath.Clean("/"+key))
-}
+func SysctlPath(key string) string { return kernel.SysctlPath(key) }
 
 // ReadSysctl reads a sysctl in a namespace, without the trailing newline.
-func ReadSysctl(ns *kernel.Namespace, key string) (string, error) {
-	var v string
-	err := ns.Do(func() error {
-		b, err := os.ReadFile(SysctlPath(key))
-		v = strings.TrimSpace(string(b))
-		return err
-	})
-	return v, err
+func ReadSysctl(ns kernel.Namespace, key string) (string, error) {
+	return ns.ReadSysctl(key)
 }
 
-func writeSysctl(ns *kernel.Namespace, key, value string) error {
-	return ns.Do(func() error {
-		return os.WriteFile(SysctlPath(key), []byte(value+"\n"), 0)
-	})
+func writeSysctl(ns kernel.Namespace, key, value string) error {
+	return ns.WriteSysctl(key, value)
 }
 
 // Apply implements Op.
-func (o *SysctlSet) Apply(k *kernel.Kernel) error {
+func (o *SysctlSet) Apply(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(fmt.Sprintf("set sysctl %s%s", o.Key, inNS(o.NS)), err)
@@ -61,19 +48,12 @@ func (o *SysctlSet) Apply(k *kernel.Kernel) error {
 	if err := writeSysctl(ns, o.Key, o.Value); err != nil {
 		return failed(fmt.Sprintf("set sysctl %s=%s%s", o.Key, o.Value, inNS(o.NS)), err)
 	}
-	if ns.Own() {
-		// New namespaces copy conf/all and conf/default from the
-		// machine's namespace (or from nsh's, with
-		// devconf_inherit_init_net=3): one made ahead of time would miss
-		// this change.
-		k.DropSpare()
-	}
 	return nil
 }
 
 // Revert implements Op. It restores Old only if the value is still the
 // one nsh set; otherwise it leaves it and returns a Warning.
-func (o *SysctlSet) Revert(k *kernel.Kernel) error {
+func (o *SysctlSet) Revert(k kernel.Kernel) error {
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		if gone(err) {
@@ -95,9 +75,6 @@ func (o *SysctlSet) Revert(k *kernel.Kernel) error {
 	if err := writeSysctl(ns, o.Key, o.Old); err != nil {
 		return failed(fmt.Sprintf("restore sysctl %s=%s%s", o.Key, o.Old, inNS(o.NS)), err)
 	}
-	if ns.Own() {
-		k.DropSpare()
-	}
 	return nil
 }
 
@@ -112,3 +89,25 @@ func (o *SysctlSet) Explain() []string {
 	}
 	return []string{cmd}
 }
+
+// SharedKey implements Shared: a sysctl of the machine's own namespace is
+// shared by the sessions that work there (two labs that both turn on
+// ip_forward).
+func (o *SysctlSet) SharedKey() string {
+	if !isHost(o.NS) {
+		return ""
+	}
+	return "sysctl " + o.Key
+}
+
+// Inherit implements Shared: the oldest holder's Old is the value before
+// any session changed the sysctl, which the last holder restores.
+func (o *SysctlSet) Inherit(held Op) {
+	if h, ok := held.(*SysctlSet); ok && !o.inherited {
+		o.Old, o.inherited = h.Old, true
+	}
+}
+
+// Release implements Shared: while another session holds the sysctl, its
+// value stays as it is.
+func (o *SysctlSet) Release(k kernel.Kernel) error { return nil }

@@ -1,11 +1,11 @@
 package session
 
 import (
-	"os"
 	"testing"
 
 	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/model"
 )
 
 // fakeOp is an operation that changes nothing but a counter.
@@ -16,22 +16,13 @@ type fakeOp struct {
 
 func init() { ops.Register("test.fake", func() ops.Op { return new(fakeOp) }) }
 
-func (o *fakeOp) Kind() string                { return "test.fake" }
-func (o *fakeOp) Apply(*kernel.Kernel) error  { (*o.applied)[o.N] = true; return nil }
-func (o *fakeOp) Revert(*kernel.Kernel) error { delete(*o.applied, o.N); return nil }
-func (o *fakeOp) Explain() []string           { return []string{"fake"} }
+func (o *fakeOp) Kind() string               { return "test.fake" }
+func (o *fakeOp) Apply(kernel.Kernel) error  { (*o.applied)[o.N] = true; return nil }
+func (o *fakeOp) Revert(kernel.Kernel) error { delete(*o.applied, o.N); return nil }
+func (o *fakeOp) Explain() []string          { return []string{"fake"} }
 
 func TestRevertSince(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: Open takes the kernel's handles")
-	}
-	old := RunDir
-	RunDir = t.TempDir()
-	defer func() { RunDir = old }()
-	s, err := Open(Options{Name: "mark"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openModel(t, model.New(model.Options{}), "mark", false)
 	defer s.Down()
 	applied := map[int]bool{}
 	step := func(name string, ns ...int) {

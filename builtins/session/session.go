@@ -45,13 +45,18 @@ type Options struct {
 	Warn func(msg string)
 	// Existing makes Open fail if the session does not exist yet.
 	Existing bool
+	// Kernel is the kernel the session applies its operations to: nil
+	// for the machine's (kernel.New), which needs root, or another, such
+	// as an in-memory model (package model), which does not. The session
+	// closes it.
+	Kernel kernel.Kernel
 }
 
 // A Session is an open, locked session.
 type Session struct {
 	Name string
 	Dir  string
-	K    *kernel.Kernel
+	K    kernel.Kernel
 
 	mu       sync.Mutex
 	j        *journal
@@ -94,7 +99,7 @@ func Open(o Options) (*Session, error) {
 	if err := ValidateName(o.Name); err != nil {
 		return nil, err
 	}
-	if os.Geteuid() != 0 {
+	if o.Kernel == nil && os.Geteuid() != 0 {
 		return nil, errors.New("nsh must run as root: it changes the kernel's network state (try sudo)")
 	}
 	dir := Dir(o.Name)
@@ -139,8 +144,10 @@ func Open(o Options) (*Session, error) {
 		return nil, fmt.Errorf("session %q: %w", o.Name, err)
 	}
 	fresh = s.fresh
-	s.K, err = kernel.New()
-	if err != nil {
+	if o.Kernel != nil {
+		s.K = o.Kernel
+	} else if s.K, err = kernel.New(); err != nil {
+		s.K = nil // not a typed nil
 		s.Close()
 		return nil, err
 	}
@@ -227,6 +234,19 @@ func (s *Session) Apply(op ops.Op) error {
 		}
 		s.cur = st
 		s.mine = append(s.mine, st)
+	}
+	if sh, key := s.sharedKey(op); key != "" {
+		// Other sessions may hold the same state: learn what they saw
+		// before any session changed it, and keep them out until this
+		// change is applied and marked.
+		unlock, err := lockHost()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		for _, h := range s.holders(key) {
+			sh.Inherit(h)
+		}
 	}
 	e, err := s.j.newOp(s.cur, op)
 	if err != nil {
@@ -471,7 +491,7 @@ func (s *Session) revertEntries(entries []*Entry) error {
 		if err := flush(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := e.Op.Revert(s.K); err != nil {
+		if err := s.revertOp(e.Op); err != nil {
 			var w *ops.Warning
 			if !errors.As(err, &w) {
 				errs = append(errs, err)
@@ -487,6 +507,25 @@ func (s *Session) revertEntries(entries []*Entry) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// revertOp reverts one operation. An operation on state that other
+// sessions still hold only releases its own part: the last holder
+// restores the state.
+func (s *Session) revertOp(op ops.Op) error {
+	sh, key := s.sharedKey(op)
+	if key == "" {
+		return op.Revert(s.K)
+	}
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if len(s.holders(key)) > 0 {
+		return sh.Release(s.K)
+	}
+	return op.Revert(s.K)
 }
 
 // revertAll reverts independent entries together (ops.RevertAll), then

@@ -174,8 +174,8 @@ func labOps(l *lab, sandbox string) []ops.Op {
 // dryOp journals like the operation it wraps but changes nothing.
 type dryOp struct{ ops.Op }
 
-func (d dryOp) Apply(*kernel.Kernel) error   { return nil }
-func (d dryOp) Revert(*kernel.Kernel) error  { return nil }
+func (d dryOp) Apply(kernel.Kernel) error    { return nil }
+func (d dryOp) Revert(kernel.Kernel) error   { return nil }
 func (d dryOp) MarshalJSON() ([]byte, error) { return json.Marshal(d.Op) }
 
 type dryLearner struct{ dryOp }

@@ -6,8 +6,8 @@
 // a rule as a session's.
 //
 // Everything here runs iptables in the network namespace of the calling
-// thread: callers that work in another namespace wrap the calls in
-// kernel.Namespace.Do, whose thread the iptables child inherits.
+// thread: kernel.Namespace.Iptables wraps each call in a switch into its
+// namespace, whose thread the iptables child inherits.
 //
 // Layer: builtins/sys, the Linux plumbing (docs/architecture.md). It may
 // import the standard library, go-iptables and the other builtins/sys

@@ -44,6 +44,10 @@ func CheckTable(table string) error {
 	return fmt.Errorf("unknown table %q: want filter, nat, mangle or raw%s", table, hint)
 }
 
+// BuiltinChains returns the builtin chains of a table, in the order
+// iptables lists them (the model kernel creates them so).
+func BuiltinChains(table string) []string { return builtinChains[table] }
+
 // IsBuiltinChain reports whether chain is one of table's builtin chains.
 func IsBuiltinChain(table, chain string) bool {
 	for _, c := range builtinChains[table] {

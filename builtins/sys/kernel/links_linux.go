@@ -1,131 +1,219 @@
 package kernel
 
-import "os"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
 
-// LinkInfo is what nsh knows about a link it created in this process: its
-// index (0 if not learned yet) and the state its own operations gave it.
-// It lets an operation on such a link skip looking it up, one netlink
-// round trip of the few that building a namespace takes.
-//
-// The knowledge is dropped whenever nsh is unsure: when an operation on the
-// link fails, when it is deleted, and when a revert changes it. A link nsh
-// moves or renames is known at its new place only, by the index the kernel
-// gave it there (down and in no bridge, as the kernel leaves a moved link):
-// never by its old name, nor by an index it had in another namespace,
-// since the kernel renumbers a link that moves into a namespace where its
-// index is taken. If another program changes a link nsh created between
-// two of nsh's operations, a later partial undo restores the state nsh
-// knew.
-type LinkInfo struct {
-	Index  int
-	Up     bool
-	Master string
-}
+	"github.com/nshlab/nsh/builtins/sys/ipt"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
 
-// Known returns what nsh knows of a link it created in n.
-func (n *Namespace) Known(name string) (LinkInfo, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	li, ok := n.links[name]
-	return li, ok
-}
-
-// Remember records what nsh knows of a link it created in n.
-func (n *Namespace) Remember(name string, li LinkInfo) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.links == nil {
-		n.links = map[string]LinkInfo{}
-	}
-	n.links[name] = li
-}
-
-// ForgetLink drops what nsh knows of a link in n.
-func (n *Namespace) ForgetLink(name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	delete(n.links, name)
-}
-
-// renumbering names a link by its name and the index nsh knew it by, in
-// the namespace that holds the map.
-type renumbering struct {
-	name  string
-	index int
-}
-
-// Renumber records that the link nsh knew in n as NAME with index old has
-// index new now: nsh moved it back into n under that name, and the kernel
-// could not give it old again (someone else had taken it meanwhile). It
-// lets the revert of an older operation on that link, in this process,
-// know it for nsh's own (see Renumbered), where the index it learned from
-// the journal would call it foreign.
-//
-// Unlike LinkInfo, a renumbering is never forgotten while n is open: it is
-// a fact about what nsh did, not the state of the link, and it is only
-// ever looked up by the index the journal knows, so it cannot make a link
-// someone else made under the same name pass for nsh's.
-func (n *Namespace) Renumber(name string, old, new int) {
-	if old == new || old <= 0 {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.renum == nil {
-		n.renum = map[renumbering]int{}
-	}
-	n.renum[renumbering{name, old}] = new
-}
-
-// Renumbered returns the index that the link nsh knew in n as NAME with
-// index old has now: old, unless nsh renumbered it (Renumber), once or
-// more.
-func (n *Namespace) Renumbered(name string, old int) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	idx := old
-	for range len(n.renum) {
-		next, ok := n.renum[renumbering{name, idx}]
-		if !ok {
-			break
-		}
-		idx = next
-	}
-	return idx
-}
-
-// NameOfNsID returns the name ("host" or a /run/netns name) of the
-// namespace that from knows by nsid, as the kernel reports a veth peer's
-// namespace (IFLA_LINK_NETNSID). It looks at host and the namespaces nsh
+// NameOfNsID implements Kernel. It looks at host and the namespaces nsh
 // has open first, then at the rest of /run/netns.
-func (k *Kernel) NameOfNsID(from *Namespace, nsid int) (string, bool) {
-	h, err := from.Netlink()
+func (k *Linux) NameOfNsID(from Namespace, nsid int) (string, bool) {
+	f, ok := from.(*linuxNamespace)
+	if !ok {
+		return "", false
+	}
+	h, err := f.handle()
 	if err != nil {
 		return "", false
 	}
-	match := func(ns *Namespace) bool {
+	match := func(ns *linuxNamespace) bool {
 		id, err := h.GetNetNsIdByFd(ns.Fd())
 		return err == nil && id == nsid
 	}
-	if host := k.Host(); match(host) {
+	if host := k.hostNS(); match(host) {
 		return HostName, true
 	}
 	k.mu.Lock()
-	var open []*Namespace
+	var open []*linuxNamespace
 	for _, ns := range k.named {
 		open = append(open, ns)
 	}
 	k.mu.Unlock()
 	for _, ns := range open {
 		if match(ns) {
-			return ns.Name, true
+			return ns.name, true
 		}
 	}
 	ents, _ := os.ReadDir(NetnsRunDir)
 	for _, e := range ents {
-		if ns, err := k.Named(e.Name()); err == nil && match(ns) {
-			return ns.Name, true
+		if ns, err := k.named1(e.Name()); err == nil && match(ns) {
+			return ns.name, true
 		}
 	}
 	return "", false
+}
+
+// MoveLink implements Namespace: one RTM_NEWLINK with IFLA_NET_NS_FD, and
+// IFLA_IFNAME and IFLA_NEW_IFINDEX where asked for.
+func (n *linuxNamespace) MoveLink(idx, fd int, name string, want int) error {
+	return n.Do(func() error {
+		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+		msg.Index = int32(idx)
+		req.AddData(msg)
+		req.AddData(nl.NewRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(fd))))
+		if name != "" {
+			req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+		}
+		if want > 0 {
+			req.AddData(nl.NewRtAttr(unix.IFLA_NEW_IFINDEX, nl.Uint32Attr(uint32(want))))
+		}
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		return err
+	})
+}
+
+// ReadSysctl implements Namespace.
+func (n *linuxNamespace) ReadSysctl(key string) (string, error) {
+	var v string
+	err := n.Do(func() error {
+		b, err := os.ReadFile(SysctlPath(key))
+		v = strings.TrimSpace(string(b))
+		return err
+	})
+	return v, err
+}
+
+// WriteSysctl implements Namespace. A sysctl written in the namespace nsh
+// runs in drops the spare namespace (see spare): new namespaces copy
+// conf/all and conf/default from the machine's namespace (or from nsh's,
+// with devconf_inherit_init_net=3), and one made ahead of time would miss
+// the change.
+func (n *linuxNamespace) WriteSysctl(key, value string) error {
+	err := n.Do(func() error {
+		return os.WriteFile(SysctlPath(key), []byte(value+"\n"), 0)
+	})
+	if err == nil && n.k != nil {
+		n.k.DropSpare()
+	}
+	return err
+}
+
+// Iptables implements Namespace.
+func (n *linuxNamespace) Iptables(bin string) (Iptables, error) {
+	h, err := ipt.Open(bin)
+	if err != nil {
+		return nil, err
+	}
+	return &linuxIptables{h: h, ns: n}, nil
+}
+
+// linuxIptables runs an iptables binary in a namespace: each call on a
+// thread switched into it, which the iptables child inherits.
+type linuxIptables struct {
+	h  *ipt.Handle
+	ns *linuxNamespace
+}
+
+func (t *linuxIptables) Path() string { return t.h.Path }
+func (t *linuxIptables) NFT() bool    { return t.h.NFT() }
+
+func (t *linuxIptables) Append(table, chain string, args []string) error {
+	return t.ns.Do(func() error { return t.h.Append(table, chain, args) })
+}
+
+func (t *linuxIptables) Insert(table, chain string, pos int, args []string) error {
+	return t.ns.Do(func() error { return t.h.Insert(table, chain, pos, args) })
+}
+
+func (t *linuxIptables) Delete(table, chain string, args []string) (found bool, err error) {
+	err = t.ns.Do(func() (err error) { found, err = t.h.Delete(table, chain, args); return })
+	return
+}
+
+func (t *linuxIptables) Check(table, chain string, args []string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.Check(table, chain, args); return })
+	return
+}
+
+func (t *linuxIptables) ChainExists(table, chain string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.ChainExists(table, chain); return })
+	return
+}
+
+func (t *linuxIptables) List(table, chain string) (rules []string, err error) {
+	err = t.ns.Do(func() (err error) { rules, err = t.h.List(table, chain); return })
+	return
+}
+
+func (t *linuxIptables) Policy(table, chain string) (p string, err error) {
+	err = t.ns.Do(func() (err error) { p, err = t.h.Policy(table, chain); return })
+	return
+}
+
+func (t *linuxIptables) TableExists(table string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.TableExists(table); return })
+	return
+}
+
+func (t *linuxIptables) DropTable(table string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.DropTable(table); return })
+	return
+}
+
+var drivers struct {
+	sync.Mutex
+	known map[string]bool
+}
+
+// HasDriver implements Kernel. It asks the kernel, as
+// `ip link add probe type KIND` would (which also loads the driver's
+// module if there is one), in a throwaway network namespace that dies
+// with the probe, so no namespace of the machine or of a session is
+// touched. The answer is cached for the life of the process.
+func (k *Linux) HasDriver(kind string) (bool, error) { return HasDriver(kind) }
+
+// HasDriver is Linux.HasDriver, which needs no Linux value.
+func HasDriver(kind string) (bool, error) {
+	drivers.Lock()
+	defer drivers.Unlock()
+	if ok, seen := drivers.known[kind]; seen {
+		return ok, nil
+	}
+	type answer struct {
+		ok  bool
+		err error
+	}
+	c := make(chan answer, 1)
+	go func() {
+		// The thread enters a new network namespace and is never
+		// unlocked: it ends with the goroutine, and the namespace with it.
+		runtime.LockOSThread()
+		ns, err := netns.New()
+		if err != nil {
+			c <- answer{err: fmt.Errorf("has_driver(%q): failed to make a namespace to probe in: %w", kind, err)}
+			return
+		}
+		defer ns.Close()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			c <- answer{err: fmt.Errorf("has_driver(%q): %w", kind, err)}
+			return
+		}
+		defer h.Close()
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "nshprobe0"
+		err = h.LinkAdd(&netlink.GenericLink{LinkAttrs: attrs, LinkType: kind})
+		// Any answer but "unknown device type" means the driver is there
+		// (a kind such as vxlan refuses a link without its parameters).
+		c <- answer{ok: !errors.Is(err, unix.EOPNOTSUPP)}
+	}()
+	a := <-c
+	if a.err == nil {
+		if drivers.known == nil {
+			drivers.known = map[string]bool{}
+		}
+		drivers.known[kind] = a.ok
+	}
+	return a.ok, a.err
 }

@@ -24,38 +24,50 @@ const HostName = "host"
 // ErrNoNamespace is returned when a named namespace does not exist.
 var ErrNoNamespace = errors.New("no such network namespace")
 
-// A Namespace is one network namespace that nsh works in: the namespace nsh
-// started in, or a named one under /run/netns. It holds an open file of the
-// namespace and, once asked for, a netlink handle bound to it.
-type Namespace struct {
-	// Name is the name scripts use: "host" or the /run/netns name.
-	Name string
+// linuxNamespace is a Namespace of the machine's kernel: the namespace
+// nsh started in, or a named one under /run/netns. It holds an open file
+// of the namespace and, once asked for, a netlink handle bound to it.
+type linuxNamespace struct {
+	// name is the name scripts use: "host" or the /run/netns name.
+	name string
 	// Path is the file that pins the namespace, or "" for the namespace
 	// the nsh process started in.
 	Path string
 
 	fd     netns.NsHandle
 	pin    uint64 // see PinID
+	k      *Linux // for the namespace nsh started in: its kernel, whose spare its sysctls concern
 	mu     sync.Mutex
 	nl     *netlink.Handle
 	closed bool
-	links  map[string]LinkInfo // see LinkInfo
-	renum  map[renumbering]int // see Renumber
+	LinkCache
 }
+
+// Name implements Namespace.
+func (n *linuxNamespace) Name() string { return n.name }
 
 // Own reports whether n is the namespace the nsh process runs in, so that
 // work in it needs no thread switch.
-func (n *Namespace) Own() bool { return n.Path == "" }
+func (n *linuxNamespace) Own() bool { return n.Path == "" }
 
 // Fd returns the namespace's open file descriptor, valid until Close.
-func (n *Namespace) Fd() int { return int(n.fd) }
+func (n *linuxNamespace) Fd() int { return int(n.fd) }
 
 // Netlink returns the namespace's netlink handle, opening it on first use.
-func (n *Namespace) Netlink() (*netlink.Handle, error) {
+func (n *linuxNamespace) Netlink() (Netlink, error) {
+	h, err := n.handle()
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return h, nil
+}
+
+// handle returns the namespace's netlink handle, opening it on first use.
+func (n *linuxNamespace) handle() (*netlink.Handle, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return nil, fmt.Errorf("namespace %q: %w", n.Name, ErrNoNamespace)
+		return nil, fmt.Errorf("namespace %q: %w", n.name, ErrNoNamespace)
 	}
 	if n.nl != nil {
 		return n.nl, nil
@@ -68,7 +80,7 @@ func (n *Namespace) Netlink() (*netlink.Handle, error) {
 		h, err = netlink.NewHandleAt(n.fd, unix.NETLINK_ROUTE)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to open netlink in namespace %q: %w", n.Name, err)
+		return nil, fmt.Errorf("failed to open netlink in namespace %q: %w", n.name, err)
 	}
 	n.nl = h
 	return h, nil
@@ -78,7 +90,7 @@ func (n *Namespace) Netlink() (*netlink.Handle, error) {
 // thread back afterwards. A thread that cannot be switched back is never
 // reused: it ends with the goroutine. fn must not start goroutines that
 // expect to run in the namespace.
-func (n *Namespace) Do(fn func() error) error {
+func (n *linuxNamespace) Do(fn func() error) error {
 	if n.Own() {
 		return fn()
 	}
@@ -86,7 +98,7 @@ func (n *Namespace) Do(fn func() error) error {
 	closed := n.closed
 	n.mu.Unlock()
 	if closed {
-		return fmt.Errorf("namespace %q: %w", n.Name, ErrNoNamespace)
+		return fmt.Errorf("namespace %q: %w", n.name, ErrNoNamespace)
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -100,13 +112,13 @@ func (n *Namespace) Do(fn func() error) error {
 		defer orig.Close()
 		if err := netns.Set(n.fd); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("failed to enter namespace %q: %w", n.Name, err)
+			errc <- fmt.Errorf("failed to enter namespace %q: %w", n.name, err)
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: the runtime ends it with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("failed to leave namespace %q: %w", n.Name, err))
+			errc <- errors.Join(ferr, fmt.Errorf("failed to leave namespace %q: %w", n.name, err))
 			return
 		}
 		runtime.UnlockOSThread()
@@ -118,7 +130,7 @@ func (n *Namespace) Do(fn func() error) error {
 // Close releases the namespace's file and netlink handle. A named
 // namespace whose file is closed and whose pin is removed is freed by the
 // kernel.
-func (n *Namespace) Close() {
+func (n *linuxNamespace) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -134,32 +146,38 @@ func (n *Namespace) Close() {
 	}
 }
 
-// Kernel is the set of namespaces one nsh session works with. The host
+// Linux is the machine's kernel: the Kernel that nsh changes. The host
 // namespace is the one nsh started in, or a named sandbox namespace that
 // stands in for it.
-type Kernel struct {
+type Linux struct {
 	mu    sync.Mutex
-	own   *Namespace
-	host  *Namespace
-	named map[string]*Namespace
+	own   *linuxNamespace
+	host  *linuxNamespace
+	named map[string]*linuxNamespace
 
 	spare   *spare // the next new namespace, ready or in the making
 	created int    // namespaces created by this process
 	closed  bool
 }
 
-// New returns a Kernel whose host is the namespace nsh runs in.
-func New() (*Kernel, error) {
+var _ Kernel = (*Linux)(nil)
+
+// New returns the machine's kernel, whose host is the namespace nsh runs
+// in.
+func New() (*Linux, error) {
 	fd, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("failed to open nsh's own network namespace: %w", err)
 	}
-	own := &Namespace{Name: HostName, fd: fd}
-	return &Kernel{own: own, host: own, named: map[string]*Namespace{}}, nil
+	own := &linuxNamespace{name: HostName, fd: fd}
+	k := &Linux{own: own, host: own, named: map[string]*linuxNamespace{}}
+	own.k = k
+	return k, nil
 }
 
-// SetHost makes the named namespace stand in for host (the sandbox).
-func (k *Kernel) SetHost(name string) error {
+// SetHost implements Kernel: it makes the named namespace stand in for
+// host (the sandbox).
+func (k *Linux) SetHost(name string) error {
 	path := filepath.Join(NetnsRunDir, name)
 	fd, err := openPinned(path)
 	if err != nil {
@@ -172,26 +190,25 @@ func (k *Kernel) SetHost(name string) error {
 	if k.host != k.own {
 		k.host.Close()
 	}
-	k.host = &Namespace{Name: HostName, Path: path, fd: fd}
+	k.host = &linuxNamespace{name: HostName, Path: path, fd: fd}
 	k.mu.Unlock()
 	return nil
 }
 
-// HostGone makes host stand for a sandbox namespace that no longer exists:
-// every use of host then fails with ErrNoNamespace, so that reverting what
-// was made in it counts as done and nothing falls back to the machine's
-// own namespace.
-func (k *Kernel) HostGone(name string) {
+// HostGone implements Kernel.
+func (k *Linux) HostGone(name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.host != k.own {
 		k.host.Close()
 	}
-	k.host = &Namespace{Name: HostName, Path: filepath.Join(NetnsRunDir, name), fd: netns.None(), closed: true}
+	k.host = &linuxNamespace{name: HostName, Path: filepath.Join(NetnsRunDir, name), fd: netns.None(), closed: true}
 }
 
 // Host returns the session's host namespace.
-func (k *Kernel) Host() *Namespace {
+func (k *Linux) Host() Namespace { return k.hostNS() }
+
+func (k *Linux) hostNS() *linuxNamespace {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.host
@@ -199,10 +216,10 @@ func (k *Kernel) Host() *Namespace {
 
 // Sandboxed reports whether host is a sandbox namespace rather than the
 // namespace nsh started in.
-func (k *Kernel) Sandboxed() bool { return !k.Host().Own() }
+func (k *Linux) Sandboxed() bool { return !k.hostNS().Own() }
 
 // Namespace returns "host" or the named namespace, opening it on first use.
-func (k *Kernel) Namespace(name string) (*Namespace, error) {
+func (k *Linux) Namespace(name string) (Namespace, error) {
 	if name == HostName || name == "" {
 		return k.Host(), nil
 	}
@@ -210,7 +227,15 @@ func (k *Kernel) Namespace(name string) (*Namespace, error) {
 }
 
 // Named returns the namespace pinned at /run/netns/NAME.
-func (k *Kernel) Named(name string) (*Namespace, error) {
+func (k *Linux) Named(name string) (Namespace, error) {
+	ns, err := k.named1(name)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return ns, nil
+}
+
+func (k *Linux) named1(name string) (*linuxNamespace, error) {
 	// A name is a file in /run/netns, never a path: "../../proc/self/ns/net"
 	// would reach the machine's own namespace from a sandbox.
 	if err := ValidateNetnsName(name); err != nil {
@@ -229,13 +254,13 @@ func (k *Kernel) Named(name string) (*Namespace, error) {
 		}
 		return nil, fmt.Errorf("failed to open namespace %q: %w", name, err)
 	}
-	ns := &Namespace{Name: name, Path: path, fd: fd}
+	ns := &linuxNamespace{name: name, Path: path, fd: fd}
 	k.named[name] = ns
 	return ns, nil
 }
 
 // Exists reports whether /run/netns/NAME exists.
-func (k *Kernel) Exists(name string) bool {
+func (k *Linux) Exists(name string) bool {
 	_, err := os.Lstat(filepath.Join(NetnsRunDir, name))
 	return err == nil
 }
@@ -249,8 +274,8 @@ func (k *Kernel) Exists(name string) bool {
 // When nsh runs in the machine's mount namespace (the usual case), the
 // namespace is a spare made ahead of time (see spare), and the next spare
 // is started before AddNamed returns.
-func (k *Kernel) AddNamed(name string, lo bool) (*Namespace, error) {
-	var ns *Namespace
+func (k *Linux) AddNamed(name string, lo bool) (Namespace, error) {
+	var ns *linuxNamespace
 	var err error
 	if machineMnt() < 0 {
 		ns, err = k.pinSpare(name, lo)
@@ -272,7 +297,7 @@ func (k *Kernel) AddNamed(name string, lo bool) (*Namespace, error) {
 
 // pinSpare pins a spare namespace at /run/netns/NAME. The pin's file is
 // created while the spare is still being made, if it is.
-func (k *Kernel) pinSpare(name string, lo bool) (*Namespace, error) {
+func (k *Linux) pinSpare(name string, lo bool) (*linuxNamespace, error) {
 	path := filepath.Join(NetnsRunDir, name)
 	sp := k.takeSpare(lo)
 	if err := createPinFile(name, path); err != nil {
@@ -292,14 +317,14 @@ func (k *Kernel) pinSpare(name string, lo bool) (*Namespace, error) {
 		k.keepSpare(sp)
 		return nil, fmt.Errorf("failed to pin namespace %q at %s: %w", name, path, err)
 	}
-	return &Namespace{Name: name, Path: path, fd: sp.fd, nl: sp.nl, pin: pinID(path)}, nil
+	return &linuxNamespace{name: name, Path: path, fd: sp.fd, nl: sp.nl, pin: pinID(path)}, nil
 }
 
 // PinID returns the unique ID of the mount that pins a namespace AddNamed
 // created, or 0 where the kernel has none (before Linux 6.8). Unlike an
 // inode number, it is never reused while the machine runs, so it tells
 // nsh's pin apart from one someone made under the same name since.
-func (n *Namespace) PinID() uint64 { return n.pin }
+func (n *linuxNamespace) PinID() uint64 { return n.pin }
 
 // pinID returns the unique mount ID of the pin at path, or 0.
 func pinID(path string) uint64 {
@@ -319,7 +344,7 @@ func pinID(path string) uint64 {
 // namespace nsh created), a pin that is another mount (someone deleted the
 // namespace and made one of the same name since) is left alone, and the
 // error wraps ErrReplaced.
-func (k *Kernel) DeleteNamed(name string, pin uint64) error {
+func (k *Linux) DeleteNamed(name string, pin uint64) error {
 	return k.DeleteNamedAll([]string{name}, []uint64{pin})[0]
 }
 
@@ -328,7 +353,7 @@ func (k *Kernel) DeleteNamed(name string, pin uint64) error {
 var ErrReplaced = errors.New("it is not the namespace nsh created")
 
 // Forget closes nsh's references to a named namespace without deleting it.
-func (k *Kernel) Forget(name string) {
+func (k *Linux) Forget(name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ns, ok := k.named[name]; ok {
@@ -338,7 +363,7 @@ func (k *Kernel) Forget(name string) {
 }
 
 // Close releases every namespace file and netlink handle.
-func (k *Kernel) Close() {
+func (k *Linux) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.closed = true
@@ -556,12 +581,12 @@ func createPinFile(name, path string) error {
 // createNamed creates a namespace pinned at /run/netns/NAME from a thread
 // that enters the machine's mount namespace, for an nsh that runs in
 // another one.
-func createNamed(name string, lo bool) (*Namespace, error) {
+func createNamed(name string, lo bool) (*linuxNamespace, error) {
 	path := filepath.Join(NetnsRunDir, name)
 	if err := createPinFile(name, path); err != nil {
 		return nil, err
 	}
-	ns := &Namespace{Name: name, Path: path, fd: -1}
+	ns := &linuxNamespace{name: name, Path: path, fd: -1}
 	err := inNewNetns(func() error {
 		const self = "/proc/thread-self/ns/net"
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
@@ -600,7 +625,7 @@ func createNamed(name string, lo bool) (*Namespace, error) {
 // grace period after the mount lock is released), while removing a file
 // that was a mount point takes that lock too, so doing it after all the
 // unmounts keeps the two from contending. It returns one error per name.
-func (k *Kernel) DeleteNamedAll(names []string, pins []uint64) []error {
+func (k *Linux) DeleteNamedAll(names []string, pins []uint64) []error {
 	k.mu.Lock()
 	for _, name := range names {
 		if ns, ok := k.named[name]; ok {

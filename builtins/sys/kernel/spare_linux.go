@@ -120,7 +120,7 @@ func loUp(h *netlink.Handle) error {
 // takeSpare returns a spare made with lo as asked, ready or in the making,
 // and starts making one if there is none, or if the one there is was made
 // for another lo or is older than maxSpareAge.
-func (k *Kernel) takeSpare(lo bool) *spare {
+func (k *Linux) takeSpare(lo bool) *spare {
 	k.mu.Lock()
 	sp := k.spare
 	k.spare = nil
@@ -147,7 +147,7 @@ func (sp *spare) stale() bool {
 
 // keepSpare puts back a spare that AddNamed could not use (the name was
 // taken), or frees it if another is already kept.
-func (k *Kernel) keepSpare(sp *spare) {
+func (k *Linux) keepSpare(sp *spare) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.spare == nil && !k.closed {
@@ -161,7 +161,7 @@ func (k *Kernel) keepSpare(sp *spare) {
 // creates on (a script that makes one namespace, or only its sandbox,
 // should not pay for another), when nsh runs in the machine's mount
 // namespace, the only place AddNamed uses spares.
-func (k *Kernel) prepareSpare(lo bool) {
+func (k *Linux) prepareSpare(lo bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.created++
@@ -174,7 +174,7 @@ func (k *Kernel) prepareSpare(lo bool) {
 // DropSpare frees the spare namespace, if any, so that the next namespace
 // is made with the settings of this moment. Operations that change a
 // sysctl in nsh's own namespace call it, and so does exec_in there.
-func (k *Kernel) DropSpare() {
+func (k *Linux) DropSpare() {
 	k.mu.Lock()
 	sp := k.spare
 	k.spare = nil

@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
 // testKernel returns a Kernel closed at the end of the test, which it
 // skips unless run as root.
-func testKernel(t *testing.T) *Kernel {
+func testKernel(t *testing.T) *Linux {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -30,9 +31,9 @@ func testKernel(t *testing.T) *Kernel {
 
 // loState returns whether lo is up in ns, read through a fresh netlink
 // socket rather than the one AddNamed handed over.
-func loState(t *testing.T, ns *Namespace) bool {
+func loState(t *testing.T, ns Namespace) bool {
 	t.Helper()
-	h, err := netlink.NewHandleAt(ns.fd)
+	h, err := netlink.NewHandleAt(netns.NsHandle(ns.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestDeleteNamedReplaced(t *testing.T) {
 }
 
 // ino returns the inode number of a namespace nsh holds open.
-func ino(t *testing.T, ns *Namespace) uint64 {
+func ino(t *testing.T, ns Namespace) uint64 {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Fstat(ns.Fd(), &st); err != nil {

@@ -34,12 +34,12 @@ const startTimeout = 10 * time.Second
 
 // childArgs returns the arguments of the hidden child that runs argv in
 // ns, for Init to parse.
-func childArgs(ns *kernel.Namespace, pidfile, logfile string, argv []string) []string {
+func childArgs(ns kernel.Namespace, pidfile, logfile string, argv []string) []string {
 	args := []string{os.Args[0], childArg}
 	// /etc/netns/NAME applies only to named namespaces, not to host
 	// (whether it is nsh's own namespace or a sandbox).
-	if !ns.Own() && ns.Name != kernel.HostName {
-		args = append(args, "-netns="+ns.Name)
+	if !ns.Own() && ns.Name() != kernel.HostName {
+		args = append(args, "-netns="+ns.Name())
 	}
 	if pidfile != "" {
 		args = append(args, "-pidfile="+pidfile, "-logfile="+logfile)
@@ -55,7 +55,7 @@ func childArgs(ns *kernel.Namespace, pidfile, logfile string, argv []string) []s
 // that cannot be started, or that was killed because ctx was cancelled or
 // its deadline passed; in that case the whole process group is killed
 // with SIGKILL, and the output so far is returned with the error.
-func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
+func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, errors.New("failed to run a command: the command is empty")
 	}
@@ -105,7 +105,7 @@ func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
 		if ctx.Err() != nil {
 			return Result{}, interrupted(ctx, c)
 		}
-		return Result{}, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+		return Result{}, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
 	}
 	if err != nil {
 		// The command ran, but the thread could not leave the namespace;
@@ -124,7 +124,7 @@ func Run(ctx context.Context, ns *kernel.Namespace, c Cmd) (Result, error) {
 	case werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, exec.ErrWaitDelay):
 		return res, fmt.Errorf("failed to wait for %q: %w", c, werr)
 	case res.Code == exitSetup && strings.HasPrefix(res.Stderr, setupPrefix):
-		return res, fmt.Errorf("failed to start %q in namespace %q: %s", c, ns.Name,
+		return res, fmt.Errorf("failed to start %q in namespace %q: %s", c, ns.Name(),
 			strings.TrimSpace(strings.TrimPrefix(res.Stderr, "nsh: ")))
 	}
 	return res, nil
@@ -160,7 +160,7 @@ func exitCode(ps *os.ProcessState) int {
 // reaps the process when it exits and records its exit status in
 // pidfile.exit, for ExitCode; Start removes an old one. It is an error if
 // pidfile already records a running process.
-func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err error) {
+func Start(ns kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to start a command: the command is empty")
 	}
@@ -197,7 +197,7 @@ func Start(ns *kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err e
 	err = ns.Do(cmd.Start)
 	w.Close()
 	if err != nil {
-		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
 	}
 	pid = cmd.Process.Pid
 	record := make(chan bool, 1) // whether to record the exit status

@@ -19,7 +19,7 @@ import (
 // terminal), as `ip netns exec` does, and returns its exit status. While
 // it runs, nsh ignores SIGINT and SIGQUIT, so that Ctrl-C reaches the
 // command as it would in a shell.
-func Interactive(ns *kernel.Namespace, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+func Interactive(ns kernel.Namespace, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to run a command: the command is empty")
 	}
@@ -31,7 +31,7 @@ func Interactive(ns *kernel.Namespace, c Cmd, stdin io.Reader, stdout, stderr io
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
 	if err := ns.Do(cmd.Start); err != nil {
-		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name, err)
+		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError

@@ -75,12 +75,12 @@ func threadExec() {
 func needRoot(t *testing.T) { kerneltest.NeedRoot(t) }
 
 // newNamespace creates a named namespace that is deleted when the test ends.
-func newNamespace(t *testing.T) (*kernel.Kernel, *kernel.Namespace) {
+func newNamespace(t *testing.T) (*kernel.Linux, kernel.Namespace) {
 	t.Helper()
 	return kerneltest.Namespace(t, false)
 }
 
-func run(t *testing.T, ns *kernel.Namespace, c Cmd) Result {
+func run(t *testing.T, ns kernel.Namespace, c Cmd) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func TestRunHost(t *testing.T) {
 
 func TestRunEtcNetns(t *testing.T) {
 	_, ns := newNamespace(t)
-	dir := filepath.Join(etcNetnsDir, ns.Name)
+	dir := filepath.Join(etcNetnsDir, ns.Name())
 	if _, err := os.Stat(etcNetnsDir); errors.Is(err, fs.ErrNotExist) {
 		t.Cleanup(func() { os.Remove(etcNetnsDir) }) // only if empty
 	}
@@ -163,19 +163,19 @@ func TestRunEtcNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	hosts := "10.1.2.3 " + ns.Name + "\n"
+	hosts := "10.1.2.3 " + ns.Name() + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// An entry with no counterpart in /etc is skipped, and not created.
-	missing := "nsh-test-missing-" + ns.Name
+	missing := "nsh-test-missing-" + ns.Name()
 	if err := os.WriteFile(filepath.Join(dir, missing), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	res := run(t, ns, Command("cat", "/etc/hosts"))
 	if res.Code != 0 || res.Stdout != hosts {
-		t.Errorf("cat /etc/hosts in %s: exit %d, stdout %q, stderr %q; want %q", ns.Name, res.Code, res.Stdout, res.Stderr, hosts)
+		t.Errorf("cat /etc/hosts in %s: exit %d, stdout %q, stderr %q; want %q", ns.Name(), res.Code, res.Stdout, res.Stderr, hosts)
 	}
 	if res.Stderr != "" {
 		t.Errorf("unexpected warnings: %q", res.Stderr)
@@ -333,13 +333,13 @@ func TestRunEmpty(t *testing.T) {
 }
 
 // sameNetns reports whether process pid is in ns.
-func sameNetns(t *testing.T, pid int, ns *kernel.Namespace) bool {
+func sameNetns(t *testing.T, pid int, ns kernel.Namespace) bool {
 	t.Helper()
 	var a, b syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &a); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Stat(ns.Path, &b); err != nil {
+	if err := syscall.Stat(filepath.Join(kernel.NetnsRunDir, ns.Name()), &b); err != nil {
 		t.Fatal(err)
 	}
 	return a.Ino == b.Ino && a.Dev == b.Dev
@@ -370,7 +370,7 @@ func TestStartStop(t *testing.T) {
 		t.Errorf("pidfile holds %q, want %q", b, want)
 	}
 	if !sameNetns(t, pid, ns) {
-		t.Errorf("process %d is not in namespace %s", pid, ns.Name)
+		t.Errorf("process %d is not in namespace %s", pid, ns.Name())
 	}
 	if sid, _ := getsid(pid); sid != pid {
 		t.Errorf("process %d is in session %d, want its own", pid, sid)
@@ -487,7 +487,7 @@ func TestStartOutlivesStarter(t *testing.T) {
 	t.Cleanup(func() { Stop(pidfile, syscall.SIGKILL, 0) })
 
 	helper := exec.Command(os.Args[0])
-	helper.Env = append(os.Environ(), helperEnv+"="+ns.Name+" "+pidfile+" "+logfile)
+	helper.Env = append(os.Environ(), helperEnv+"="+ns.Name()+" "+pidfile+" "+logfile)
 	out, err := helper.Output()
 	if err != nil {
 		t.Fatalf("helper: %v (%s)", err, out)
@@ -500,7 +500,7 @@ func TestStartOutlivesStarter(t *testing.T) {
 		t.Fatalf("Running after the starter exited = %d, %v; want %d, true", p, ok, pid)
 	}
 	if !sameNetns(t, pid, ns) {
-		t.Errorf("process %d is not in namespace %s", pid, ns.Name)
+		t.Errorf("process %d is not in namespace %s", pid, ns.Name())
 	}
 	if err := Stop(pidfile, syscall.SIGTERM, 2*time.Second); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // timeout (no limit if it is 0) and stops early when ctx is done. The
 // result is OK if the connection was established, whether or not the
 // server replied; otherwise its Error says why not.
-func Connect(ctx context.Context, ns *kernel.Namespace, addr string, timeout time.Duration, send []byte) ConnectResult {
+func Connect(ctx context.Context, ns kernel.Namespace, addr string, timeout time.Duration, send []byte) ConnectResult {
 	if _, err := netip.ParseAddrPort(addr); err != nil {
 		return ConnectResult{Error: fmt.Sprintf("%q is not an address of the form ip:port", addr)}
 	}

@@ -55,7 +55,7 @@ type pending struct {
 // it just answers fewer requests than were sent. The error is for bad
 // arguments, for a socket that cannot be opened or read, and for ctx
 // being done, in which case the counts so far are returned with it.
-func Ping(ctx context.Context, ns *kernel.Namespace, dst string, count int, timeout time.Duration) (PingResult, error) {
+func Ping(ctx context.Context, ns kernel.Namespace, dst string, count int, timeout time.Duration) (PingResult, error) {
 	addr, err := netip.ParseAddr(dst)
 	if err != nil {
 		return PingResult{}, fmt.Errorf("ping: %q is not an IP address", dst)
@@ -82,14 +82,14 @@ func Ping(ctx context.Context, ns *kernel.Namespace, dst string, count int, time
 			if _, err := strconv.Atoi(zone); err != nil {
 				ifi, err := net.InterfaceByName(zone)
 				if err != nil {
-					return fmt.Errorf("ping: no interface %q for the zone of %s in namespace %q", zone, dst, ns.Name)
+					return fmt.Errorf("ping: no interface %q for the zone of %s in namespace %q", zone, dst, ns.Name())
 				}
 				zone = strconv.Itoa(ifi.Index)
 			}
 		}
 		c, err := icmp.ListenPacket(fam.network, fam.laddr)
 		if err != nil {
-			return fmt.Errorf("ping: failed to open an ICMP socket in namespace %q: %w", ns.Name, err)
+			return fmt.Errorf("ping: failed to open an ICMP socket in namespace %q: %w", ns.Name(), err)
 		}
 		conn = c
 		return nil

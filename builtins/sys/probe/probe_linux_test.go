@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // newNamespace creates a named namespace with lo up, deleted when the
 // test ends. If blackhole is true, it also has a veth pair with
 // 10.99.0.1/24 on one end, so that 10.99.0.2 is routed but never answers.
-func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
+func newNamespace(t *testing.T, blackhole bool) kernel.Namespace {
 	t.Helper()
 	_, ns := kerneltest.Namespace(t, true)
 	h, err := ns.Netlink()
@@ -55,7 +55,7 @@ func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
 		}
 		mac, _ := net.ParseMAC("02:00:00:00:99:02")
 		l, _ := h.LinkByName("veth0")
-		if err := h.NeighAdd(&netlink.Neigh{
+		if err := h.(*netlink.Handle).NeighAdd(&netlink.Neigh{
 			LinkIndex:    l.Attrs().Index,
 			IP:           net.ParseIP("10.99.0.2"),
 			HardwareAddr: mac,
@@ -67,7 +67,7 @@ func newNamespace(t *testing.T, blackhole bool) *kernel.Namespace {
 	return ns
 }
 
-func hostNamespace(t *testing.T) *kernel.Namespace {
+func hostNamespace(t *testing.T) kernel.Namespace {
 	t.Helper()
 	kerneltest.NeedRoot(t)
 	k, err := kernel.New()
@@ -225,7 +225,7 @@ func TestConnectErrors(t *testing.T) {
 
 // startServer starts ServeArgv(addr, reply) in ns with nsexec.Start, waits
 // until it listens, and stops it when the test ends.
-func startServer(t *testing.T, ns *kernel.Namespace, addr string, reply *string) {
+func startServer(t *testing.T, ns kernel.Namespace, addr string, reply *string) {
 	t.Helper()
 	dir := t.TempDir()
 	pidfile, logfile := filepath.Join(dir, "serve.pid"), filepath.Join(dir, "serve.log")
@@ -275,7 +275,7 @@ func TestServe(t *testing.T) {
 
 	// The servers are in ns, not in host.
 	if res := Connect(ctx, hostNamespace(t), "127.0.0.1:7071", time.Second, nil); res.OK && res.Reply == "" {
-		t.Errorf("the server of namespace %s answers in host", ns.Name)
+		t.Errorf("the server of namespace %s answers in host", ns.Name())
 	}
 }
 

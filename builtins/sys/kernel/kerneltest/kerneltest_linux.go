@@ -21,7 +21,7 @@ func NeedRoot(t testing.TB) {
 // with lo up if asked, in a Kernel of its own. Both are deleted and
 // closed when the test ends, and a failure to delete fails the test. It
 // skips the test unless it runs as root.
-func Namespace(t testing.TB, lo bool) (*kernel.Kernel, *kernel.Namespace) {
+func Namespace(t testing.TB, lo bool) (*kernel.Linux, kernel.Namespace) {
 	t.Helper()
 	NeedRoot(t)
 	k, err := kernel.New()
