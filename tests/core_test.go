@@ -410,15 +410,19 @@ func TestRm(t *testing.T) {
 n = netns("{N}")
 a, b = veth("{N}a", "{N}b", ns=n)
 b.addr("10.61.0.1/24").up()
-spawn(n, "sleep 300")
+p = spawn(n, "sleep 300")
+print("PID", p.pid)
 `, map[string]string{"N": n}))
-	mustNsh(t, "run", script, "--sandbox", "--rm", "--session", session)
+	r := mustNsh(t, "run", script, "--sandbox", "--rm", "--session", session)
 	if netnsExists(n) {
 		t.Errorf("namespace %s left by --rm", n)
 	}
+	// The process spawned is stopped with its namespace: its own pid, as
+	// other tests may run a "sleep 300" of their own.
+	if pid := pidFrom(t, r.stdout, "PID"); !waitGone(pid) {
+		t.Errorf("process %d spawned by the lab survived --rm", pid)
+	}
 	assertClean(t, before)
-	out, _ := exec.Command("pgrep", "-f", "^sleep 300$").Output()
-	_ = out // other tests may run sleep 300; the spawn test checks the pid itself
 }
 
 // TestFailingScriptRollsBack checks that a script that fails is rolled
