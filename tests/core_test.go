@@ -533,21 +533,8 @@ func machineNet(t *testing.T) string {
 	}
 	fwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	fmt.Fprintf(&b, "ip_forward %s", fwd)
-	if path, err := exec.LookPath("iptables-save"); err == nil {
-		out, err := exec.Command(path).Output()
-		if err != nil {
-			t.Fatalf("iptables-save: %v", err)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "#") {
-				continue // comments carry the time
-			}
-			if i := strings.Index(line, " ["); i > 0 && strings.HasPrefix(line, ":") {
-				line = line[:i] // chain counters
-			}
-			b.WriteString(line + "\n")
-		}
-	}
+	b.WriteString("iptables:\n" + iptablesSave(t, "iptables-save"))
+	b.WriteString("ip6tables:\n" + iptablesSave(t, "ip6tables-save"))
 	return b.String()
 }
 
