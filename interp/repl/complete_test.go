@@ -27,6 +27,9 @@ func TestComplete(t *testing.T) {
 		{`veth("a", "b", peer_`, "peer_", []string{"peer_ns="}},
 		{`veth("a", `, "", []string{"peer=", "ns=", "peer_ns="}},
 		{`veth("a", ns="x", `, "", []string{"peer=", "peer_ns="}},
+		// docs/repl.md's example of Tab.
+		{`veth("a", pe`, "pe", []string{"peer=", "peer_ns="}},
+		{`veth("a", "b", pe`, "pe", []string{"peer_ns="}},
 		{`host.exec("ls", ti`, "ti", []string{"timeout="}},
 		{`print(len([1, 2]), ve`, "ve", []string{"veth("}},
 		{"nosuch.x", "x", nil},
