@@ -410,15 +410,19 @@ func TestRm(t *testing.T) {
 n = netns("{N}")
 a, b = veth("{N}a", "{N}b", ns=n)
 b.addr("10.61.0.1/24").up()
-spawn(n, "sleep 300")
+p = spawn(n, "sleep 300")
+print("PID", p.pid)
 `, map[string]string{"N": n}))
-	mustNsh(t, "run", script, "--sandbox", "--rm", "--session", session)
+	r := mustNsh(t, "run", script, "--sandbox", "--rm", "--session", session)
 	if netnsExists(n) {
 		t.Errorf("namespace %s left by --rm", n)
 	}
+	// The process spawned is stopped with its namespace: its own pid, as
+	// other tests may run a "sleep 300" of their own.
+	if pid := pidFrom(t, r.stdout, "PID"); !waitGone(pid) {
+		t.Errorf("process %d spawned by the lab survived --rm", pid)
+	}
 	assertClean(t, before)
-	out, _ := exec.Command("pgrep", "-f", "^sleep 300$").Output()
-	_ = out // other tests may run sleep 300; the spawn test checks the pid itself
 }
 
 // TestFailingScriptRollsBack checks that a script that fails is rolled
@@ -529,21 +533,8 @@ func machineNet(t *testing.T) string {
 	}
 	fwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	fmt.Fprintf(&b, "ip_forward %s", fwd)
-	if path, err := exec.LookPath("iptables-save"); err == nil {
-		out, err := exec.Command(path).Output()
-		if err != nil {
-			t.Fatalf("iptables-save: %v", err)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "#") {
-				continue // comments carry the time
-			}
-			if i := strings.Index(line, " ["); i > 0 && strings.HasPrefix(line, ":") {
-				line = line[:i] // chain counters
-			}
-			b.WriteString(line + "\n")
-		}
-	}
+	b.WriteString("iptables:\n" + iptablesSave(t, "iptables-save"))
+	b.WriteString("ip6tables:\n" + iptablesSave(t, "ip6tables-save"))
 	return b.String()
 }
 

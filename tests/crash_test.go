@@ -139,10 +139,22 @@ netns("{N}n")
 	if out, err := execOut("ip", "netns", "delete", sb); err != nil {
 		t.Fatalf("ip netns delete: %v %s", err, out)
 	}
+	machine := machineNet(t)
 	r := mustNsh(t, "down", "--session", session)
-	_ = r
+	if !strings.Contains(r.stdout+r.stderr, fmt.Sprintf("session %q is down", session)) {
+		t.Errorf("down does not say the session is down: %s", r)
+	}
 	if netnsExists(n + "n") {
 		t.Errorf("down left namespace %sn", n)
+	}
+	if _, err := os.Stat(filepath.Join("/run/nsh", session)); err == nil {
+		t.Errorf("down left the session's directory")
+	}
+	if after := machineNet(t); after != machine {
+		t.Errorf("down of a session whose sandbox is gone changed the machine's network:\n%s", diffLines(machine, after))
+	}
+	if r := nsh(t, "status", "--session", session); r.code == 0 {
+		t.Errorf("status of a session that is down exits 0: %s", r)
 	}
 }
 

@@ -141,6 +141,9 @@ type machine struct {
 	netns    []string // /run/netns
 	links    []string // links in the machine's own namespace
 	sessions []string // /run/nsh
+	// iptables and ip6tables are the rules of the machine's own
+	// namespace, as iptablesSave gives them.
+	iptables, ip6tables string
 }
 
 func snapshot(t *testing.T) machine {
@@ -158,14 +161,51 @@ func snapshot(t *testing.T) machine {
 	for _, e := range ents {
 		m.links = append(m.links, e.Name())
 	}
+	m.iptables = iptablesSave(t, "iptables-save")
+	m.ip6tables = iptablesSave(t, "ip6tables-save")
 	return m
 }
 
+// iptablesSave returns the rules of the test's network namespace (the
+// machine's own) as save (iptables-save or ip6tables-save) prints them,
+// without what changes by itself: the comments, which carry the time, and
+// the chains' packet and byte counters. Without save there is nothing: nsh
+// makes its rules with the same tools.
+func iptablesSave(t *testing.T, save string) string {
+	t.Helper()
+	path, err := exec.LookPath(save)
+	if err != nil {
+		return ""
+	}
+	out, err := exec.Command(path).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", save, err)
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		if i := strings.Index(line, " ["); i > 0 && strings.HasPrefix(line, ":") {
+			line = line[:i]
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
 // assertClean fails the test if the machine holds namespaces, links or
-// sessions that it did not hold in before.
+// sessions that it did not hold in before, or if the iptables or
+// ip6tables rules of its own namespace changed.
 func assertClean(t *testing.T, before machine) {
 	t.Helper()
 	after := snapshot(t)
+	if after.iptables != before.iptables {
+		t.Errorf("the machine's iptables rules changed:\n%s", diffLines(before.iptables, after.iptables))
+	}
+	if after.ip6tables != before.ip6tables {
+		t.Errorf("the machine's ip6tables rules changed:\n%s", diffLines(before.ip6tables, after.ip6tables))
+	}
 	for _, c := range []struct {
 		what          string
 		before, after []string

@@ -219,8 +219,22 @@ func TestREPLTerminal(t *testing.T) {
 	term.send("a.addr(\"10.0.0.1/24\").up(); a.addrs()[0]\r")
 	term.expect("\"10.0.0.1/24\"")
 	term.expect(prompt)
+	// journal() prints the numbered list of steps, each with its
+	// commands below it, not the list's repr.
 	term.send("journal()\r")
-	term.expect(fmt.Sprintf("ip link add %s netns %s type veth peer name %s", la, ns, lb))
+	term.expect("\r\n1  sandbox\r\n     ip netns add ")
+	term.expect(fmt.Sprintf("\r\n2  e = netns(%q)    [<stdin>:1]\r\n     ip netns add %s\r\n", ns, ns))
+	term.expect(fmt.Sprintf("\r\n3  a, b = veth(%q, %q, peer_ns=%q, ns=%q)    [<stdin>:2]\r\n     ip link add %s netns %s type veth peer name %s", la, lb, ns, ns, la, ns, lb))
+	term.expect(prompt)
+
+	// A record's fields complete without "(": r.code( would leave the
+	// statement open, waiting for a continuation line.
+	term.send("r = exec_in(e, \"exit 3\")\r")
+	term.expect(prompt)
+	term.send("r.co\t")
+	term.expect("r.code")
+	term.send("\r")
+	term.expect("3\r\n")
 	term.expect(prompt)
 
 	// help() prints an entry.
@@ -366,12 +380,23 @@ veth(%q, %q, peer_ns=e)
 a.kind, a.ns
 lookup(%q).ns == lookup(%q)
 len(journal())
+journal()
 undo()
 `, la, lb, ns), "repl", "--session", session)
 	if r.code != 0 {
 		t.Fatalf("repl: %s", r)
 	}
-	want := fmt.Sprintf("(\"veth\", netns(\"host\"))\nTrue\n2\n1\n")
+	// journal() prints as the numbered list of docs/repl.md.
+	sb := sandboxOf(t, session)
+	listing := fmt.Sprintf(`1  sandbox
+     ip netns add %s
+     ip -n %s link set lo up
+2  run lab.star    [%s]
+     ip netns add %s
+     ip -n %s link set lo up
+     ip link add %s type veth peer name %s netns %s
+`, sb, sb, lab, ns, ns, la, lb, ns)
+	want := "(\"veth\", netns(\"host\"))\nTrue\n2\n" + listing + "1\n"
 	if r.stdout != want {
 		t.Errorf("stdout = %q, want %q", r.stdout, want)
 	}

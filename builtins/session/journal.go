@@ -48,9 +48,13 @@ type Meta struct {
 	BootID string `json:"boot_id,omitempty"`
 }
 
+// bootIDFile is where BootID reads the kernel's boot ID; a test points it
+// at a file of its own to play a reboot.
+var bootIDFile = "/proc/sys/kernel/random/boot_id"
+
 // BootID returns the running kernel's boot ID.
 func BootID() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	b, _ := os.ReadFile(bootIDFile)
 	return strings.TrimSpace(string(b))
 }
 

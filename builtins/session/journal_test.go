@@ -146,25 +146,113 @@ func TestJournalRecordsWhatAnOpLearned(t *testing.T) {
 	}
 }
 
+// playBoot points BootID at a file of the test's that holds id, as if the
+// machine had booted with that boot ID, until the test ends.
+func playBoot(t *testing.T, id string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "boot_id")
+	if err := os.WriteFile(f, []byte(id+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := bootIDFile
+	bootIDFile = f
+	t.Cleanup(func() { bootIDFile = old })
+}
+
+// writeSession writes the journal of a session made in boot: one step that
+// made a namespace.
+func writeSession(t *testing.T, name, boot string) {
+	t.Helper()
+	if err := os.MkdirAll(Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(filepath.Join(Dir(name), "journal"), Meta{Version: 1, Name: name, BootID: boot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := j.newStep("run lab.star", "lab.star")
+	e, _ := j.newOp(st, &ops.NetnsAdd{Name: "earth-" + name, Lo: true})
+	j.mark(e, Done)
+	j.close()
+}
+
 func TestStaleAfterReboot(t *testing.T) {
 	old := RunDir
 	RunDir = t.TempDir()
 	defer func() { RunDir = old }()
-	for name, boot := range map[string]string{"before": "not-this-boot", "now": BootID()} {
-		os.MkdirAll(Dir(name), 0o755)
-		j, err := openJournal(filepath.Join(Dir(name), "journal"), Meta{Version: 1, Name: name, BootID: boot})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j.close()
+	if BootID() == "" {
+		t.Fatal("no boot ID")
 	}
+	playBoot(t, "boot-2")
+	writeSession(t, "before", "boot-1")
+	writeSession(t, "now", "boot-2")
 	if !stale("before") {
 		t.Error("a journal from another boot is not stale")
 	}
 	if stale("now") {
 		t.Error("a journal from this boot is stale")
 	}
-	if BootID() == "" {
-		t.Error("no boot ID")
+}
+
+// TestOpenForgetsAnotherBoot checks the boot ID check of Open: a journal
+// written before the machine last booted describes a lab that went with
+// the reboot, so Open forgets it (and warns) rather than attach to it, and
+// a new session of that name starts empty; a journal of this boot is kept.
+func TestOpenForgetsAnotherBoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Open needs root")
+	}
+	old := RunDir
+	RunDir = t.TempDir()
+	defer func() { RunDir = old }()
+	playBoot(t, "boot-2")
+	var warnings []string
+	warn := func(msg string) { warnings = append(warnings, msg) }
+
+	// Attaching (undo, down, status) to a session of another boot.
+	writeSession(t, "gone", "boot-1")
+	s, err := Open(Options{Name: "gone", Existing: true, Warn: warn})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open attached to a session of another boot")
+	}
+	if !strings.Contains(err.Error(), `no session "gone"`) {
+		t.Errorf("Open of a session of another boot: %v, want no session", err)
+	}
+	if Exists("gone") {
+		t.Errorf("the journal of another boot is still there")
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "before the machine last booted") {
+		t.Errorf("warnings = %q, want one that the session was made before the last boot", warnings)
+	}
+
+	// A new run of a session of another boot starts afresh.
+	warnings = nil
+	writeSession(t, "again", "boot-1")
+	s, err = Open(Options{Name: "again", Warn: warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Fresh() || len(s.Steps()) != 0 || s.Meta().BootID != "boot-2" {
+		t.Errorf("a session of another boot reopened with fresh %v, %d steps, boot %q; want fresh, none, boot-2", s.Fresh(), len(s.Steps()), s.Meta().BootID)
+	}
+	s.Close()
+	if len(warnings) != 1 {
+		t.Errorf("warnings = %q, want one", warnings)
+	}
+
+	// A session of this boot is attached to, with its steps.
+	warnings = nil
+	writeSession(t, "here", "boot-2")
+	s, err = Open(Options{Name: "here", Existing: true, Warn: warn})
+	if err != nil {
+		t.Fatalf("Open of a session of this boot: %v", err)
+	}
+	if s.Fresh() || len(s.Steps()) != 1 {
+		t.Errorf("a session of this boot opened with fresh %v and %d steps; want its 1 step", s.Fresh(), len(s.Steps()))
+	}
+	s.Close()
+	if len(warnings) != 0 {
+		t.Errorf("warnings for a session of this boot: %q", warnings)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/nshlab/nsh/builtins"
 	"github.com/nshlab/nsh/docs"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 )
 
 // completer completes what is typed at the REPL's prompt: names of
@@ -264,7 +263,9 @@ func attrCandidates(v starlark.Value) []string {
 		return nil
 	}
 	methods, known := builtins.ValueMethods[v.Type()]
-	_, isStruct := v.(*starlarkstruct.Struct)
+	// A struct, or a record built on one (the result of exec_in, ping,
+	// journal, ...), has fields, not methods.
+	_, isStruct := v.(interface{ ToStringDict(starlark.StringDict) })
 	var out []string
 	for _, name := range ha.AttrNames() {
 		switch {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nshlab/nsh/builtins"
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 )
 
 func TestComplete(t *testing.T) {
@@ -26,6 +27,9 @@ func TestComplete(t *testing.T) {
 		{`veth("a", "b", peer_`, "peer_", []string{"peer_ns="}},
 		{`veth("a", `, "", []string{"peer=", "ns=", "peer_ns="}},
 		{`veth("a", ns="x", `, "", []string{"peer=", "peer_ns="}},
+		// docs/repl.md's example of Tab.
+		{`veth("a", pe`, "pe", []string{"peer=", "peer_ns="}},
+		{`veth("a", "b", pe`, "pe", []string{"peer_ns="}},
 		{`host.exec("ls", ti`, "ti", []string{"timeout="}},
 		{`print(len([1, 2]), ve`, "ve", []string{"veth("}},
 		{"nosuch.x", "x", nil},
@@ -65,5 +69,61 @@ func TestStepName(t *testing.T) {
 	}
 	if got := stepName(`  a.addr("10.0.0.1/24")  `); got != `a.addr("10.0.0.1/24")` {
 		t.Errorf("stepName = %q", got)
+	}
+}
+
+// record stands for the values of builtins such as exec_in and ping: a
+// struct whose type() is its own name rather than "struct".
+type record struct {
+	*starlarkstruct.Struct
+	typ string
+}
+
+func (r record) Type() string { return r.typ }
+
+func newRecord(typ string, fields starlark.StringDict) record {
+	return record{starlarkstruct.FromStringDict(starlark.String(typ), fields), typ}
+}
+
+// TestCompleteRecordFields checks that the fields of a struct, and of a
+// record built on one, complete without "(": they are not methods.
+func TestCompleteRecordFields(t *testing.T) {
+	fields := starlark.StringDict{"code": starlark.MakeInt(0), "ok": starlark.True}
+	r := &repl{globals: starlark.StringDict{
+		"r": newRecord("result", fields),
+		"s": starlarkstruct.FromStringDict(starlarkstruct.Default, fields),
+	}}
+	c := &completer{r: r}
+	for _, text := range []string{"r.co", "s.co"} {
+		if _, got := c.complete(text); !slices.Equal(got, []string{"code"}) {
+			t.Errorf("complete(%q) = %q, want [\"code\"]", text, got)
+		}
+	}
+}
+
+// TestFormatJournal checks that the list journal() returns, of records
+// whose type() is "step", prints as the numbered list of docs/repl.md.
+func TestFormatJournal(t *testing.T) {
+	step := func(name, pos string, ops ...string) starlark.Value {
+		var l []starlark.Value
+		for _, o := range ops {
+			l = append(l, starlark.String(o))
+		}
+		return newRecord("step", starlark.StringDict{"name": starlark.String(name), "pos": starlark.String(pos), "ops": starlark.NewList(l)})
+	}
+	v := starlark.NewList([]starlark.Value{
+		step("sandbox", "", "ip netns add sb", "ip -n sb link set lo up"),
+		step(`e = netns("earth")`, "<stdin>:1", "ip netns add earth"),
+	})
+	want := `1  sandbox
+     ip netns add sb
+     ip -n sb link set lo up
+2  e = netns("earth")    [<stdin>:1]
+     ip netns add earth`
+	if got := format(v); got != want {
+		t.Errorf("format(journal) =\n%s\nwant\n%s", got, want)
+	}
+	if got := format(starlark.NewList([]starlark.Value{newRecord("result", nil)})); got != "[result()]" {
+		t.Errorf("format of a list of other records = %s", got)
 	}
 }

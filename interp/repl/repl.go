@@ -18,7 +18,6 @@ import (
 	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/interp"
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
 )
 
@@ -511,8 +510,9 @@ func format(v starlark.Value) string {
 	}
 	var b strings.Builder
 	for i := 0; i < l.Len(); i++ {
-		st, ok := l.Index(i).(*starlarkstruct.Struct)
-		if !ok || st.Constructor() != starlark.String("step") {
+		// journal() makes its steps as records whose type() is "step".
+		st, ok := l.Index(i).(starlark.HasAttrs)
+		if !ok || st.Type() != "step" {
 			return v.String()
 		}
 		name, _ := st.Attr("name")
