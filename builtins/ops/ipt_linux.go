@@ -64,7 +64,7 @@ func (o *IptRule) Apply(k kernel.Kernel) error {
 			if err != nil {
 				return fmt.Errorf("failed to add %s: %w", o.what(), err)
 			}
-			o.NewTable = !exists
+			o.NewTable = o.NewTable || !exists
 		}
 		if o.Insert {
 			err = h.Insert(o.Table, o.Chain, 1, o.Args)
