@@ -26,4 +26,4 @@ func (o *IptRule) Inherit(held Op) {
 
 // Release implements Shared. Revert already leaves a table that still
 // holds rules, whoever's they are, so releasing is reverting.
-func (o *IptRule) Release(k *kernel.Kernel) error { return o.Revert(k) }
+func (o *IptRule) Release(k kernel.Kernel) error { return o.Revert(k) }
