@@ -14,8 +14,12 @@ import (
 //	lab.star:3:5: veth: failed to add veth "a": a link named "a" already exists in host
 //
 // When the call was nested in functions, the Starlark backtrace comes
-// first.
+// first. A mistake that newcomers make gets a hint at the end (hints.go).
 func FormatError(err error) string {
+	return formatError(err) + hint(err)
+}
+
+func formatError(err error) string {
 	var ee *starlark.EvalError
 	if !errors.As(err, &ee) {
 		return err.Error()
