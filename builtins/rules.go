@@ -436,6 +436,9 @@ func checkForwardingOn(thread *starlark.Thread, nsName, what string) {
 		return
 	}
 	if msg := forwardingOff(env, nsName, what); msg != "" {
+		if thread.CallStackDepth() > 1 {
+			msg = thread.CallFrame(1).Pos.String() + ": " + msg
+		}
 		env.Session.Warn(msg)
 	}
 }

@@ -32,6 +32,8 @@ type Owners struct {
 	// What the other sessions made, by session name.
 	others map[string]*made
 	bootID string
+	// reads counts the journals read, for tests.
+	reads int
 }
 
 // made is what one other session has live.
@@ -142,6 +144,7 @@ func (o *Owners) refresh() {
 		if m := o.others[n]; m != nil && m.size == fi.Size() && m.mtime.Equal(fi.ModTime()) {
 			continue
 		}
+		o.reads++
 		st, err := Inspect(n)
 		if err != nil || (st.Meta.BootID != "" && st.Meta.BootID != o.bootID) {
 			delete(o.others, n) // unreadable, or its lab went with a reboot
