@@ -146,7 +146,8 @@ func (e *Env) namespaceExists(name string) error {
 	case "":
 		return fmt.Errorf("namespace %q already exists (nsh never adopts a namespace it did not create; pick another name or remove it with `ip netns delete %s`)", name, name)
 	case e.Session.Name:
-		return fmt.Errorf("namespace %q already exists: this session (%q) made it before, and it is still up; tear the lab down first with nsh down --session %s, get its value with lookup(%q), or pick another name", name, who, who, name)
+		return fmt.Errorf("namespace %q already exists: this session (%q) made it in step %q, and it is still up; tear the lab down first with nsh down --session %s, get its value with lookup(%q), or pick another name",
+			name, who, e.ownersOf().OwnStep(name), who, name)
 	default:
 		return fmt.Errorf("namespace %q already exists: session %q made it; pick another name, or tear that lab down first with nsh down --session %s", name, who, who)
 	}

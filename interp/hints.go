@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -59,7 +60,16 @@ func undefinedHint(msg string) string {
 	if h, ok := pythonNames[name]; ok {
 		return " (" + h + ")"
 	}
-	if n := builtins.Nearest(name, knownNames()); n != "" {
+	exports := stdlib.Exports()
+	names := knownNames()
+	for n := range exports {
+		names = append(names, n)
+	}
+	n := builtins.Nearest(name, names)
+	if file, ok := exports[n]; ok && !slices.Contains(knownNames(), n) {
+		return fmt.Sprintf(" (did you mean %s? load it first with load(%q, %q))", n, StdlibPrefix+file, n)
+	}
+	if n != "" {
 		return fmt.Sprintf(" (did you mean %s?)", n)
 	}
 	return ""

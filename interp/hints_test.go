@@ -21,6 +21,7 @@ func TestHints(t *testing.T) {
 		{"x = veht\n", "lab.star:1:5: undefined: veht", "(did you mean veth?)"},
 		{"x = ip_froward\n", "lab.star:1:5: undefined: ip_froward", "(did you mean ip_forward?)"},
 		{"x = reachable\n", "lab.star:1:5: undefined: reachable", `load it first with load("@nsh//check.star", "reachable")`},
+		{"x = reachabel\n", "lab.star:1:5: undefined: reachabel", `(did you mean reachable? load it first with load("@nsh//check.star", "reachable"))`},
 		{"x = true\n", "lab.star:1:5: undefined: true", "(did you mean True?)"},
 		{"try:\n  x = 1\nexcept:\n  pass\n", "lab.star:1:1:", "Starlark has no try/except: a failing builtin stops the script and nsh rolls it back"},
 		{"x = 1\ny = f\"a{x}\"\n", "lab.star:2:", `f-strings are not Starlark: use "...%s" % x or "{}".format(x)`},

@@ -128,7 +128,7 @@ func TestRunTwice(t *testing.T) {
 	lab := writeLab(t, name, fmt.Sprintf("netns(%q)\n", n))
 	mustNsh(t, "run", lab)
 	r := nsh(t, "run", lab)
-	want := fmt.Sprintf(`%s.star:1:6: netns: namespace %q already exists: this session (%q) made it before, and it is still up; tear the lab down first with nsh down --session %s`, name, n, name, name)
+	want := fmt.Sprintf(`%s.star:1:6: netns: namespace %q already exists: this session (%q) made it in step "run %s.star", and it is still up; tear the lab down first with nsh down --session %s`, name, n, name, name, name)
 	if r.code == 0 || !strings.Contains(r.stderr, want) {
 		t.Errorf("second run: want %q in:\n%s", want, r)
 	}

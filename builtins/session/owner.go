@@ -67,6 +67,25 @@ func (o *Owners) Namespace(name string) string {
 	return o.other(name, func(m *made) bool { return m.ns[name] })
 }
 
+// OwnStep returns the name of the step of s that made the named namespace
+// and has not removed it, or "".
+func (o *Owners) OwnStep(ns string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.own(o.ns, ns) {
+		return ""
+	}
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range o.ns[ns] {
+		if st := s.j.step(e.Step); e.Live() && st != nil {
+			return st.Name
+		}
+	}
+	return ""
+}
+
 // HostLink returns the name of the session that made the named link in
 // host and has not removed it: s's own name, another session's, or "" if
 // no session did. Another session's links count only when neither session

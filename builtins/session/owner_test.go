@@ -103,6 +103,12 @@ func TestOwners(t *testing.T) {
 	if who := o.Namespace("mars"); who != "a" || o.reads != 2 {
 		t.Errorf("after a made mars: owner %q (want a), %d reads (want 2)", who, o.reads)
 	}
+	if step := o.OwnStep("b1"); step != "test" {
+		t.Errorf("OwnStep(b1) = %q, want test", step)
+	}
+	if step := o.OwnStep("earth"); step != "" {
+		t.Errorf("OwnStep(earth) = %q, want none: a made it", step)
+	}
 	journalOps(t, b, false, &ops.NetnsAdd{Name: "b1000"})
 	if who := o.Namespace("b1000"); who != "b" || o.reads != 2 {
 		t.Errorf("b's new namespace: owner %q (want b), %d reads (want 2)", who, o.reads)
