@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 
+	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
@@ -23,6 +26,9 @@ type Env struct {
 	Ctx context.Context
 	// Out receives the output of print and of probes that report.
 	Out io.Writer
+
+	ownersMu sync.Mutex
+	owners   *session.Owners
 }
 
 // Attach stores env in thread.
@@ -89,7 +95,7 @@ func (e *Env) nsName(v starlark.Value, param string) (string, error) {
 	}
 	if _, err := e.kern().Namespace(name); err != nil {
 		if errors.Is(err, kernel.ErrNoNamespace) {
-			return "", fmt.Errorf("unknown namespace %q", name)
+			return "", fmt.Errorf("unknown namespace %q%s", name, didYouMean(name, namespaceNames()))
 		}
 		return "", err
 	}
@@ -99,4 +105,110 @@ func (e *Env) nsName(v starlark.Value, param string) (string, error) {
 // netns returns the netns value for a namespace name.
 func (e *Env) netns(name string) *Netns {
 	return &Netns{env: e, name: name}
+}
+
+// namespaceNames returns the names a namespace argument can take: host and
+// the named namespaces in /run/netns, but not the sessions' sandboxes.
+func namespaceNames() []string {
+	names := []string{kernel.HostName}
+	ents, _ := os.ReadDir(kernel.NetnsRunDir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "nsh-sb-") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// didYouMean returns ` (did you mean "NAME"?)` for the candidate that
+// name is most likely a misspelling of, or "".
+func didYouMean(name string, candidates []string) string {
+	if n := Nearest(name, candidates); n != "" {
+		return fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	return ""
+}
+
+// ownersOf returns the ownership query of the env's session, made on first
+// use and kept, with what it has read, for as long as the session is open.
+func (e *Env) ownersOf() *session.Owners {
+	e.ownersMu.Lock()
+	defer e.ownersMu.Unlock()
+	if e.owners == nil || e.owners.Session() != e.Session {
+		e.owners = session.NewOwners(e.Session)
+	}
+	return e.owners
+}
+
+// apply hands a change to the session, unless it changes what another
+// session made: every builtin that changes the kernel goes through here,
+// so that this is the one place that says what a session may touch.
+func (e *Env) apply(op ops.Op) error {
+	if err := e.mayChange(op); err != nil {
+		return err
+	}
+	return e.Session.Apply(op)
+}
+
+// mayChange refuses an operation that changes a namespace another session
+// made (a link in it, an address, a route, a sysctl, a rule), or a link
+// another session made in host. Creating a namespace, and starting a
+// process in one (spawn, serve), are not changes to another session's
+// objects: like exec_in and the probes, they are allowed.
+func (e *Env) mayChange(op ops.Op) error {
+	var nss []string
+	var hostLinks []string
+	isHost := func(ns string) bool { return ns == "" || ns == kernel.HostName }
+	switch o := op.(type) {
+	case *ops.NetnsAdd, *ops.ProcSpawn:
+		return nil
+	case *ops.LinkAdd:
+		nss = []string{o.NS}
+		if o.Type == "veth" {
+			nss = append(nss, o.PeerNS)
+		}
+	case *ops.LinkSet:
+		nss = []string{o.NS}
+		if isHost(o.NS) {
+			hostLinks = []string{o.Name}
+			if o.Attr == "master" && o.Value != "" {
+				hostLinks = append(hostLinks, o.Value)
+			}
+		}
+	case *ops.AddrAdd:
+		nss = []string{o.NS}
+		if isHost(o.NS) {
+			hostLinks = []string{o.Link}
+		}
+	case *ops.LinkMove:
+		nss = []string{o.NS, o.ToNS}
+		if isHost(o.NS) {
+			hostLinks = []string{o.Name}
+		}
+	default:
+		if sc, ok := op.(ops.Scoped); ok {
+			nss = sc.Namespaces()
+		}
+	}
+	own := e.Session.Name
+	for _, ns := range nss {
+		if isHost(ns) {
+			continue
+		}
+		if who := e.ownersOf().Namespace(ns); who != "" && who != own {
+			return othersObject(fmt.Sprintf("namespace %q", ns), who)
+		}
+	}
+	for _, l := range hostLinks {
+		if who := e.ownersOf().HostLink(l); who != "" && who != own {
+			return othersObject(fmt.Sprintf("link %q in host", l), who)
+		}
+	}
+	return nil
+}
+
+// othersObject is the error for a change to what another session made.
+func othersObject(what, owner string) error {
+	return fmt.Errorf("%s belongs to session %q: change it from that session (nsh repl --session %s), or tear it down with nsh down --session %s",
+		what, owner, owner, owner)
 }

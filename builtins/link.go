@@ -157,7 +157,7 @@ func newLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		op.Peer = peer
 	}
-	if err := env.Session.Apply(op); err != nil {
+	if err := env.apply(op); err != nil {
 		return nil, err
 	}
 	l := &Link{env: env, ns: nsName, name: name, kind: kind}
@@ -180,7 +180,7 @@ func linkRecv(thread *starlark.Thread, b *starlark.Builtin) (*Link, *Env, error)
 // set applies a LinkSet of one attribute; the operation learns the old
 // value itself.
 func (l *Link) set(env *Env, attr, value string) error {
-	return env.Session.Apply(&ops.LinkSet{NS: l.ns, Name: l.name, Attr: attr, Value: value})
+	return env.apply(&ops.LinkSet{NS: l.ns, Name: l.name, Attr: attr, Value: value})
 }
 
 func linkUp(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -217,7 +217,7 @@ func linkAddr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := checkCIDR(cidr); err != nil {
 		return nil, err
 	}
-	if err := env.Session.Apply(&ops.AddrAdd{NS: l.ns, Link: l.name, CIDR: cidr}); err != nil {
+	if err := env.apply(&ops.AddrAdd{NS: l.ns, Link: l.name, CIDR: cidr}); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -337,7 +337,7 @@ func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	// gives the link its index back even if nsh is killed in the middle.
 	op := &ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}
 	op.Locate(env.kern())
-	if err := env.Session.Apply(op); err != nil {
+	if err := env.apply(op); err != nil {
 		return nil, err
 	}
 	l.ns, l.name = to, name

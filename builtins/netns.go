@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
@@ -93,9 +95,9 @@ func netnsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	if env.kern().Exists(name) {
-		return nil, fmt.Errorf("namespace %q already exists (nsh never adopts a namespace it did not create; pick another name or remove it with `ip netns delete %s`)", name, name)
+		return nil, env.namespaceExists(name)
 	}
-	if err := env.Session.Apply(&ops.NetnsAdd{Name: name, Lo: lo}); err != nil {
+	if err := env.apply(&ops.NetnsAdd{Name: name, Lo: lo}); err != nil {
 		return nil, err
 	}
 	return env.netns(name), nil
@@ -130,10 +132,83 @@ func (e *Env) lookupLink(nsName, name string) (*Link, error) {
 	}
 	l, err := h.LinkByName(name)
 	if err != nil {
-		return nil, fmt.Errorf("unknown link %q in %s", name, nsLabel(nsName))
+		return nil, &noLinkError{env: e, ns: nsName, name: name}
 	}
 	return e.linkFromNetlink(nsName, l), nil
 }
+
+// namespaceExists is the error for netns() of a name that is taken: it
+// says which session made the namespace, if one did, so that the fix is
+// that session's nsh down rather than deleting its namespace behind its
+// back.
+func (e *Env) namespaceExists(name string) error {
+	switch who := e.ownersOf().Namespace(name); who {
+	case "":
+		return fmt.Errorf("namespace %q already exists (nsh never adopts a namespace it did not create; pick another name or remove it with `ip netns delete %s`)", name, name)
+	case e.Session.Name:
+		return fmt.Errorf("namespace %q already exists: this session (%q) made it in step %q, and it is still up; tear the lab down first with nsh down --session %s, get its value with lookup(%q), or pick another name",
+			name, who, e.ownersOf().OwnStep(name), who, name)
+	default:
+		return fmt.Errorf("namespace %q already exists: session %q made it; pick another name, or tear that lab down first with nsh down --session %s", name, who, who)
+	}
+}
+
+// noLinkError is the error for a link name that is not in a namespace. It
+// says where the link is if it is in another namespace of the session, or
+// which name was likely meant. The search runs only when the message is
+// read: lookup() tries many namespaces and drops the errors.
+type noLinkError struct {
+	env      *Env
+	ns, name string
+	once     sync.Once
+	msg      string
+}
+
+func (err *noLinkError) Error() string {
+	err.once.Do(func() {
+		err.msg = fmt.Sprintf("unknown link %q in %s", err.name, nsLabel(err.ns)) + err.env.linkHint(err.ns, err.name)
+	})
+	return err.msg
+}
+
+// linkHint says where else a link named name is (host or a namespace the
+// session made), or which link of ns was likely meant.
+func (e *Env) linkHint(ns, name string) string {
+	for _, p := range e.Session.Namespaces() {
+		if p == ns {
+			continue
+		}
+		if _, h, err := e.ns(p); err == nil {
+			if _, err := h.LinkByName(name); err == nil {
+				return fmt.Sprintf("; it is in %s: use %s.link(%q)", nsLabel(p), nsExpr(p), name)
+			}
+		}
+	}
+	_, h, err := e.ns(ns)
+	if err != nil {
+		return ""
+	}
+	ls, err := h.LinkList()
+	if err != nil {
+		return ""
+	}
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.Attrs().Name
+	}
+	return didYouMean(name, names)
+}
+
+// nsExpr is an expression for a namespace's value: its name if that is
+// an identifier (the usual name of its variable), else lookup("NAME").
+func nsExpr(ns string) string {
+	if identifier.MatchString(ns) {
+		return ns
+	}
+	return fmt.Sprintf("lookup(%q)", ns)
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (e *Env) linkFromNetlink(nsName string, l netlink.Link) *Link {
 	return &Link{env: e, ns: nsName, name: l.Attrs().Name, kind: linkKind(l)}

@@ -82,7 +82,7 @@ func addRoute(thread *starlark.Thread, ns starlark.Value, dst string, via, dev, 
 	if op.Via == "" && op.Dev == "" {
 		return nil, fmt.Errorf("route to %s needs via or dev", dst)
 	}
-	if err := env.Session.Apply(op); err != nil {
+	if err := env.apply(op); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
@@ -145,7 +145,7 @@ func doSysctl(thread *starlark.Thread, ns starlark.Value, key string, value star
 	default:
 		return nil, fmt.Errorf("sysctl %s: got %s value, want string, int or bool", norm, value.Type())
 	}
-	if err := env.Session.Apply(&ops.SysctlSet{NS: nsName, Key: norm, Value: v, Old: old}); err != nil {
+	if err := env.apply(&ops.SysctlSet{NS: nsName, Key: norm, Value: v, Old: old}); err != nil {
 		return nil, err
 	}
 	return starlark.String(old), nil

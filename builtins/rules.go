@@ -100,6 +100,7 @@ func masqueradeBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starla
 		return nil, err
 	}
 	checkForwarding(thread, nsName)
+	checkForwardingOn(thread, nsName, "masquerade")
 	return rules[0], nil
 }
 
@@ -166,6 +167,7 @@ func dnatBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	checkForwarding(thread, nsName)
+	checkForwardingOn(thread, nsName, "dnat")
 	l := make([]starlark.Value, len(rules))
 	for i, r := range rules {
 		l[i] = r
@@ -305,7 +307,7 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 	var rules []*Rule
 	err = env.Session.Atomic(func() error {
 		for _, op := range built {
-			if err := env.Session.Apply(op); err != nil {
+			if err := env.apply(op); err != nil {
 				return err
 			}
 			rules = append(rules, &Rule{env: env, op: op, ns: nsName, table: op.Table, chain: op.Chain, args: op.Args})
@@ -411,6 +413,47 @@ func forwardingProblem(env *Env, nsName string) string {
 			" (or turn that off for the lab with sysctl(" + nsArgValue(nsName) + ", \"net.bridge.bridge-nf-call-iptables\", 0))"
 	}
 	return msg
+}
+
+// forwardOnChecked records, per session and namespace, that
+// checkForwardingOn has run.
+var forwardOnChecked sync.Map
+
+// checkForwardingOn warns when a NAT rule (masquerade or dnat, named by
+// what) is added in a namespace that does not forward IPv4: the rule is
+// for packets the namespace routes on, and without forwarding the kernel
+// drops them, so connections time out with nothing to say why. It changes
+// nothing, and warns once per session and namespace.
+func checkForwardingOn(thread *starlark.Thread, nsName, what string) {
+	env, err := envOf(thread)
+	if err != nil {
+		return
+	}
+	if _, done := forwardOnChecked.LoadOrStore(forwardKey{env.Session, nsName}, true); done {
+		return
+	}
+	if msg := forwardingOff(env, nsName, what); msg != "" {
+		if thread.CallStackDepth() > 1 {
+			msg = thread.CallFrame(1).Pos.String() + ": " + msg
+		}
+		env.Session.Warn(msg)
+	}
+}
+
+func forwardingOff(env *Env, nsName, what string) string {
+	kns, err := env.kern().Namespace(nsName)
+	if err != nil {
+		return ""
+	}
+	if v, err := ops.ReadSysctl(kns, "net.ipv4.ip_forward"); err != nil || v != "0" {
+		return ""
+	}
+	call := "ip_forward()"
+	if nsName != kernel.HostName {
+		call = fmt.Sprintf("ip_forward(%q)", nsName)
+	}
+	return fmt.Sprintf("%s in %s: net.ipv4.ip_forward is 0 there, so %s does not forward the packets this rule is for, and connections through it just time out; "+
+		"turn forwarding on with %s (= sysctl -w net.ipv4.ip_forward=1; nsh down restores it)", what, nsLabel(nsName), nsLabel(nsName), call)
 }
 
 func nsArg(ns string) string {

@@ -14,9 +14,10 @@ import (
 //	lab.star:3:5: veth: failed to add veth "a": a link named "a" already exists in host
 //
 // When the call was nested in functions, or in modules that load() the
-// failing one, the Starlark backtrace comes first, through the loads.
+// failing one, the Starlark backtrace comes first, through the loads. A
+// mistake that newcomers make gets a hint at the end (hints.go).
 func FormatError(err error) string {
-	return formatError(err, "")
+	return formatError(err, "") + hint(err)
 }
 
 // FormatInterrupted renders an error that an interruption (a signal)
@@ -32,8 +33,8 @@ func FormatInterrupted(err error, why string) string {
 // recursion ("Starlark stack overflow", in starlark.Function.CallInternal).
 const starlarkMaxDepth = 100_000
 
-// formatError is FormatError, with the message replaced by msg if not
-// empty.
+// formatError is FormatError without the hint, with the message replaced
+// by override if not empty.
 func formatError(err error, override string) string {
 	var ee *starlark.EvalError
 	if !errors.As(err, &ee) {

@@ -14,7 +14,11 @@
 //
 // It also answers the questions that the CLI and the REPL would otherwise
 // ask the plumbing: Inspect, List and Default (nsh status), Exec (nsh
-// exec), IptablesBackend, Namespaces and LinkNames (completion).
+// exec), IptablesBackend, Namespaces and LinkNames (completion). Owners
+// reads the journals of the other sessions (without their locks) to say
+// which session made a namespace or a link, so that the builtins can
+// refuse to change another session's objects; shared.go lets sessions
+// without a sandbox share the machine's own state (a sysctl, a table).
 //
 // Layer: builtins/session (docs/architecture.md). It may import the
 // standard library, package ops and the builtins/sys packages; never
