@@ -1,10 +1,14 @@
 // Package ipt owns nsh's use of iptables: finding the iptables binary and
 // its backend (nf_tables or legacy), running it through
 // github.com/coreos/go-iptables with a wait timeout on the xtables lock,
-// and validating the parts of a rule that nsh builds itself (tables,
-// builtin chains, ports, protocols, addresses).
+// validating the parts of a rule that nsh builds itself (tables, builtin
+// chains, ports, protocols, addresses), and, with the nf_tables backend,
+// reading and removing through netlink (github.com/google/nftables) the
+// tables and base chains that iptables-nft made for nsh's rules and that
+// are empty again. It runs no program but iptables.
 //
-// Everything here runs iptables in the network namespace of the calling
-// thread: callers that work in another namespace wrap the calls in
-// kernel.Namespace.Do, whose thread the iptables child inherits.
+// Everything here works in the network namespace of the calling thread:
+// callers that work in another namespace wrap the calls in
+// kernel.Namespace.Do, whose thread the iptables child inherits and on
+// which the netlink sockets are made.
 package ipt
