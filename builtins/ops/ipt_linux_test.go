@@ -162,14 +162,19 @@ func nftRuleset(ns *kernel.Namespace) ([]string, error) {
 // when the filter table has only INPUT, with someone else's rule; and a
 // rule in a new nat table, to which someone else adds a chain meanwhile.
 func TestIptRuleNewChain(t *testing.T) {
-	h, err := ipt.Open("")
+	k, ns := kerneltest.Namespace(t, false)
+	// iptables-nft, whatever the machine's iptables is.
+	path, err := exec.LookPath("iptables-nft")
+	if err != nil {
+		path = "/usr/sbin/iptables-nft"
+	}
+	h, err := ipt.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !h.NFT() {
-		t.Fatalf("%s drives %s; this test is about iptables-nft", h.Path, h.Mode)
+		t.Fatalf("%s drives %s, not nf_tables", h.Path, h.Mode)
 	}
-	k, ns := kerneltest.Namespace(t, false)
 	foreign := func(table, chain string) {
 		t.Helper()
 		if err := ns.Do(func() error { return h.Append(table, chain, []string{"-s", "192.0.2.1", "-j", "ACCEPT"}) }); err != nil {
@@ -187,7 +192,7 @@ func TestIptRuleNewChain(t *testing.T) {
 
 	foreign("filter", "INPUT")
 	before := ruleset()
-	op := &IptRule{NS: ns.Name, Table: "filter", Chain: "OUTPUT", Args: ipt.WithComment([]string{"-d", "10.9.0.1", "-j", "ACCEPT"}, "unit")}
+	op := &IptRule{NS: ns.Name, Table: "filter", Chain: "OUTPUT", Bin: h.Path, Args: ipt.WithComment([]string{"-d", "10.9.0.1", "-j", "ACCEPT"}, "unit")}
 	if err := op.Apply(k); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +206,7 @@ func TestIptRuleNewChain(t *testing.T) {
 		t.Errorf("after Revert, the ruleset is\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
 	}
 
-	op = &IptRule{NS: ns.Name, Table: "nat", Chain: "POSTROUTING", Args: ipt.WithComment([]string{"-s", "10.9.0.0/16", "-j", "MASQUERADE"}, "unit")}
+	op = &IptRule{NS: ns.Name, Table: "nat", Chain: "POSTROUTING", Bin: h.Path, Args: ipt.WithComment([]string{"-s", "10.9.0.0/16", "-j", "MASQUERADE"}, "unit")}
 	if err := op.Apply(k); err != nil {
 		t.Fatal(err)
 	}

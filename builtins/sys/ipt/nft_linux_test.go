@@ -3,6 +3,7 @@ package ipt
 import (
 	"errors"
 	"fmt"
+	"os/exec"
 	"testing"
 
 	"github.com/google/nftables"
@@ -12,13 +13,16 @@ import (
 	"github.com/nshlab/nsh/builtins/sys/kernel/kerneltest"
 )
 
-// nftHandle returns a handle for the machine's iptables if it drives
-// nf_tables, and fails the test otherwise: these tests are about
-// iptables-nft's leftovers.
+// nftHandle returns a handle for iptables-nft, whatever the machine's
+// iptables is: these tests are about iptables-nft's leftovers.
 func nftHandle(t *testing.T) *Handle {
 	t.Helper()
 	kerneltest.NeedRoot(t)
-	h, err := Open("")
+	path, err := exec.LookPath("iptables-nft")
+	if err != nil {
+		path = "/usr/sbin/iptables-nft"
+	}
+	h, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
