@@ -46,6 +46,8 @@ type nftTable struct {
 	chains []*nftables.Chain
 	rules  map[string]int // number of rules, by chain
 	sets   int
+	// (nftables.Table.Use would count chains and sets together, but
+	// v0.3.0 decodes it in the wrong byte order, so it is not used.)
 }
 
 // lookNFT lists a table, its chains, the number of rules in each and its
@@ -129,6 +131,7 @@ func withNFT(fn func(c *nftables.Conn) error) error {
 	return fn(c)
 }
 
+// nftTableExists is TableExists with nf_tables.
 func (h *Handle) nftTableExists(table string) (bool, error) {
 	var ok bool
 	err := withNFT(func(c *nftables.Conn) error {
@@ -156,6 +159,8 @@ func (h *Handle) ChainMade(table, chain string) (bool, error) {
 	return ok, err
 }
 
+// nftTableEmpty is TableEmpty with nf_tables: a table that does not
+// exist is empty too.
 func (h *Handle) nftTableEmpty(table string) (bool, error) {
 	var ok bool
 	err := withNFT(func(c *nftables.Conn) error {
