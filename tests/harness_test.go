@@ -24,6 +24,9 @@ var nshBin string
 var repoRoot string
 
 func TestMain(m *testing.M) {
+	if code, ok := jailOrTrap(); ok {
+		os.Exit(code)
+	}
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Dir(filepath.Dir(file))
 	dir, err := os.MkdirTemp("", "nsh-test-bin-")

@@ -6,13 +6,18 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 )
 
 // nshEnv runs the nsh binary with extra environment variables.
@@ -486,6 +491,7 @@ func TestNATHostRestore(t *testing.T) {
 	other := uniq("other")
 	otherRule := []string{"-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.250/32", "-m", "comment", "--comment", other, "-j", "RETURN"}
 	beforeSave, beforeFwd, beforeTTL := machineSave(t), readProc(fwd), readProc(ttl)
+	beforeRuleset := nftRuleset(t)
 	var sessions []string
 	t.Cleanup(func() {
 		for _, s := range sessions {
@@ -520,13 +526,7 @@ func TestNATHostRestore(t *testing.T) {
 			exec.Command("ip", "link", "delete", l).Run()
 		}
 		// Tables that iptables-nft made and that are empty again.
-		for _, tb := range []string{"filter", "nat"} {
-			if !strings.Contains(beforeSave, "*"+tb) && strings.Contains(machineSave(t), "*"+tb) {
-				if out, _ := exec.Command("iptables", "-t", tb, "-S").Output(); !strings.Contains(string(out), "-A") {
-					exec.Command("nft", "delete", "table", "ip", tb).Run()
-				}
-			}
-		}
+		dropNewEmptyTables(t, beforeRuleset)
 		if got := machineSave(t); got != beforeSave {
 			t.Errorf("the machine's iptables-save after cleanup differs:\n%s", diffText(beforeSave, got))
 		}
@@ -569,6 +569,11 @@ serves(host, "203.0.113.1:8080", want = "lan server", timeout = 3)
 		if got := machineSave(t); got != beforeSave {
 			t.Errorf("iptables-save after down differs from before:\n%s", diffText(beforeSave, got))
 		}
+		// iptables-save hides the empty tables and base chains that
+		// iptables-nft leaves; nf_tables itself shows them.
+		if got := strings.Join(nftRuleset(t), "\n"); got != strings.Join(beforeRuleset, "\n") {
+			t.Errorf("the nf_tables ruleset after down differs from before:\n%s", diffText(strings.Join(beforeRuleset, "\n"), got))
+		}
 		if got := readProc(fwd); got != beforeFwd {
 			t.Errorf("ip_forward after down is %s, was %s", got, beforeFwd)
 		}
@@ -604,6 +609,90 @@ serves(host, "203.0.113.1:8080", want = "lan server", timeout = 3)
 		}
 		assertNoMachineRules(t, session)
 	})
+}
+
+// nftRuleset lists the nf_tables ruleset of the test's namespace, as `nft
+// list ruleset` would show it, through netlink (nft may not be
+// installed): tables, chains with their hooks, types and policies, and
+// rules by handle. It is empty where iptables drives the legacy backend.
+func nftRuleset(t *testing.T) []string {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatalf("failed to list the nf_tables tables: %v", err)
+	}
+	for _, tb := range tables {
+		out = append(out, fmt.Sprintf("table %d %s", tb.Family, tb.Name))
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		t.Fatalf("failed to list the nf_tables chains: %v", err)
+	}
+	for _, ch := range chains {
+		desc := fmt.Sprintf("chain %d %s %s", ch.Table.Family, ch.Table.Name, ch.Name)
+		if ch.Hooknum != nil {
+			desc += fmt.Sprintf(" type %s hook %d", ch.Type, *ch.Hooknum)
+		}
+		if ch.Policy != nil {
+			desc += fmt.Sprintf(" policy %d", *ch.Policy)
+		}
+		out = append(out, desc)
+		rules, err := c.GetRules(ch.Table, ch)
+		if err != nil {
+			t.Fatalf("failed to list the rules of %s %s: %v", ch.Table.Name, ch.Name, err)
+		}
+		for _, r := range rules {
+			out = append(out, fmt.Sprintf("rule %s %s handle %d", ch.Table.Name, ch.Name, r.Handle))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dropNewEmptyTables deletes, in the test's namespace, the nf_tables
+// tables that were not in the ruleset before and that hold no rule: what
+// iptables-nft made for a test's rules.
+func dropNewEmptyTables(t *testing.T, before []string) {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, tb := range tables {
+		if slices.Contains(before, fmt.Sprintf("table %d %s", tb.Family, tb.Name)) {
+			continue
+		}
+		empty := true
+		for _, ch := range chains {
+			if ch.Table.Name == tb.Name && ch.Table.Family == tb.Family {
+				if rules, err := c.GetRules(tb, ch); err != nil || len(rules) > 0 {
+					empty = false
+				}
+			}
+		}
+		if empty {
+			c.DelTable(tb)
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Errorf("failed to delete the empty tables the test made: %v", err)
+	}
 }
 
 // diffText shows the lines only in a (-) and only in b (+).

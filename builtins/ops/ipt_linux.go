@@ -30,6 +30,12 @@ type IptRule struct {
 	// added: iptables-nft created it, and Revert removes it again if
 	// nothing else is left in it, so that iptables-save is as before.
 	NewTable bool `json:"new_table,omitempty"`
+	// NewChain records that the chain, a builtin one, was not in the
+	// table before the rule was added: iptables-nft made it as a base
+	// chain, and Revert removes it again if it has no rules and an ACCEPT
+	// policy, so that the nf_tables ruleset (`nft list ruleset`, which
+	// shows empty base chains that iptables-save hides) is as before.
+	NewChain bool `json:"new_chain,omitempty"`
 }
 
 func init() { Register("ipt.rule", func() Op { return new(IptRule) }) }
@@ -37,7 +43,7 @@ func init() { Register("ipt.rule", func() Op { return new(IptRule) }) }
 // Kind implements Op.
 func (o *IptRule) Kind() string { return "ipt.rule" }
 
-// Learns implements Learner: Apply learns NewTable.
+// Learns implements Learner: Apply learns NewTable and NewChain.
 func (o *IptRule) Learns() {}
 
 // Namespaces implements Scoped: a rule dies with its namespace.
@@ -65,6 +71,11 @@ func (o *IptRule) Apply(k kernel.Kernel) error {
 				return fmt.Errorf("failed to add %s: %w", o.what(), err)
 			}
 			o.NewTable = o.NewTable || !exists
+			made, err := h.ChainMade(o.Table, o.Chain)
+			if err != nil {
+				return fmt.Errorf("failed to add %s: %w", o.what(), err)
+			}
+			o.NewChain = o.NewChain || !made
 		}
 		if o.Insert {
 			err = h.Insert(o.Table, o.Chain, 1, o.Args)
@@ -72,9 +83,7 @@ func (o *IptRule) Apply(k kernel.Kernel) error {
 			err = h.Append(o.Table, o.Chain, o.Args)
 		}
 		if err != nil {
-			if o.NewTable {
-				h.DropTable(o.Table)
-			}
+			o.tidy(h)
 			return fmt.Errorf("failed to add %s: %w", o.what(), err)
 		}
 		return nil
@@ -105,10 +114,8 @@ func (o *IptRule) Revert(k kernel.Kernel) error {
 		if !found {
 			warn = fmt.Sprintf("%s was already gone: someone else deleted it", o.what())
 		}
-		if o.NewTable {
-			if _, err := h.DropTable(o.Table); err != nil {
-				warn = strings.TrimPrefix(warn+"; ", "; ") + err.Error()
-			}
+		if err := o.tidy(h); err != nil {
+			warn = strings.TrimPrefix(warn+"; ", "; ") + err.Error()
 		}
 		return nil
 	}()
@@ -122,6 +129,25 @@ func (o *IptRule) Revert(k kernel.Kernel) error {
 		return &Warning{Msg: warn}
 	}
 	return nil
+}
+
+// tidy removes the chain and the table that iptables-nft made for the
+// rule, if nothing else is in them: first the chain (which may be left
+// alone in a table that someone else put other chains in meanwhile), then
+// the table. It runs in the rule's namespace.
+func (o *IptRule) tidy(h kernel.Iptables) error {
+	var err error
+	if o.NewChain {
+		_, err = h.DropChain(o.Table, o.Chain)
+	}
+	if o.NewTable {
+		if _, terr := h.DropTable(o.Table); terr != nil && err != nil {
+			err = fmt.Errorf("%w; %w", err, terr)
+		} else if terr != nil {
+			err = terr
+		}
+	}
+	return err
 }
 
 // Explain implements Op.

@@ -2,13 +2,18 @@ package ops
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
+
 	"github.com/nshlab/nsh/builtins/sys/ipt"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/kernel/kerneltest"
 )
 
@@ -31,7 +36,7 @@ func TestIptRuleExplain(t *testing.T) {
 }
 
 func TestIptRuleRoundTrip(t *testing.T) {
-	op := &IptRule{NS: "earth", Table: "nat", Chain: "OUTPUT", Args: []string{"-p", "tcp", "-j", "DNAT", "--to-destination", "10.0.0.2:80"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true}
+	op := &IptRule{NS: "earth", Table: "nat", Chain: "OUTPUT", Args: []string{"-p", "tcp", "-j", "DNAT", "--to-destination", "10.0.0.2:80"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true, NewChain: true}
 	b, err := Encode(op)
 	if err != nil {
 		t.Fatal(err)
@@ -101,5 +106,125 @@ func TestIptRuleKernel(t *testing.T) {
 	}
 	if h.NFT() && strings.Contains(save(), "*nat") {
 		t.Errorf("the nat table is left:\n%s", save())
+	}
+}
+
+// nftRuleset lists the nf_tables ruleset of a namespace, as `nft list
+// ruleset` would show it: tables, chains with their hooks, types and
+// policies, and rules (by handle and number of expressions).
+func nftRuleset(ns kernel.Namespace) ([]string, error) {
+	var out []string
+	err := ns.Do(func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tables, err := c.ListTables()
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			out = append(out, fmt.Sprintf("table %d %s", t.Family, t.Name))
+		}
+		chains, err := c.ListChains()
+		if err != nil {
+			return err
+		}
+		for _, ch := range chains {
+			desc := fmt.Sprintf("chain %d %s %s", ch.Table.Family, ch.Table.Name, ch.Name)
+			if ch.Hooknum != nil {
+				desc += fmt.Sprintf(" type %s hook %d", ch.Type, *ch.Hooknum)
+			}
+			if ch.Priority != nil {
+				desc += fmt.Sprintf(" priority %d", *ch.Priority)
+			}
+			if ch.Policy != nil {
+				desc += fmt.Sprintf(" policy %d", *ch.Policy)
+			}
+			out = append(out, desc)
+			rules, err := c.GetRules(ch.Table, ch)
+			if err != nil {
+				return err
+			}
+			for _, r := range rules {
+				out = append(out, fmt.Sprintf("rule %s %s handle %d, %d expressions", ch.Table.Name, ch.Name, r.Handle, len(r.Exprs)))
+			}
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// TestIptRuleNewChain checks that Revert leaves the nf_tables ruleset as
+// it was before Apply, base chains included (iptables-save does not show
+// an empty base chain; nft list ruleset does): a rule in filter OUTPUT,
+// when the filter table has only INPUT, with someone else's rule; and a
+// rule in a new nat table, to which someone else adds a chain meanwhile.
+func TestIptRuleNewChain(t *testing.T) {
+	k, ns := kerneltest.Namespace(t, false)
+	// iptables-nft, whatever the machine's iptables is.
+	path, err := exec.LookPath("iptables-nft")
+	if err != nil {
+		path = "/usr/sbin/iptables-nft"
+	}
+	h, err := ipt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.NFT() {
+		t.Fatalf("%s drives %s, not nf_tables", h.Path, h.Mode)
+	}
+	foreign := func(table, chain string) {
+		t.Helper()
+		if err := ns.Do(func() error { return h.Append(table, chain, []string{"-s", "192.0.2.1", "-j", "ACCEPT"}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ruleset := func() []string {
+		t.Helper()
+		rs, err := nftRuleset(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+
+	foreign("filter", "INPUT")
+	before := ruleset()
+	op := &IptRule{NS: ns.Name(), Table: "filter", Chain: "OUTPUT", Bin: h.Path, Args: ipt.WithComment([]string{"-d", "10.9.0.1", "-j", "ACCEPT"}, "unit")}
+	if err := op.Apply(k); err != nil {
+		t.Fatal(err)
+	}
+	if op.NewTable || !op.NewChain {
+		t.Errorf("Apply learned NewTable %v, NewChain %v; want false, true", op.NewTable, op.NewChain)
+	}
+	if err := op.Revert(k); err != nil {
+		t.Fatal(err)
+	}
+	if after := ruleset(); !reflect.DeepEqual(after, before) {
+		t.Errorf("after Revert, the ruleset is\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+
+	op = &IptRule{NS: ns.Name(), Table: "nat", Chain: "POSTROUTING", Bin: h.Path, Args: ipt.WithComment([]string{"-s", "10.9.0.0/16", "-j", "MASQUERADE"}, "unit")}
+	if err := op.Apply(k); err != nil {
+		t.Fatal(err)
+	}
+	if !op.NewTable || !op.NewChain {
+		t.Errorf("Apply learned NewTable %v, NewChain %v; want true, true", op.NewTable, op.NewChain)
+	}
+	foreign("nat", "PREROUTING")
+	want := ruleset()
+	if err := op.Revert(k); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, l := range want {
+		if !strings.Contains(l, " nat POSTROUTING") {
+			left = append(left, l)
+		}
+	}
+	if after := ruleset(); !reflect.DeepEqual(after, left) {
+		t.Errorf("after Revert, the ruleset is\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(left, "\n"))
 	}
 }

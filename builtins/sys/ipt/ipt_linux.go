@@ -216,10 +216,14 @@ func (h *Handle) Policy(table, chain string) (string, error) {
 	return "", fmt.Errorf("no policy for chain %s in table %s", chain, table)
 }
 
-// TableExists reports whether a table is in the kernel, as iptables-save
-// without -t shows it. With nf_tables, iptables-nft creates a table (and
-// its chains) when the first rule is added to it, and never removes it.
+// TableExists reports whether a table is in the kernel. With nf_tables,
+// iptables-nft creates a table (and the chain) when the first rule is
+// added to it, and never removes it; nsh asks nf_tables itself. With the
+// legacy backend, it asks iptables-save.
 func (h *Handle) TableExists(table string) (bool, error) {
+	if h.NFT() {
+		return h.nftTableExists(table)
+	}
 	var out, stderr bytes.Buffer
 	cmd := exec.Command(h.Path + "-save")
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -236,7 +240,12 @@ func (h *Handle) TableExists(table string) (bool, error) {
 
 // TableEmpty reports whether a table has no rules, no chains of its own,
 // and only ACCEPT policies: whether it is as iptables-nft creates it.
+// With nf_tables, nsh asks nf_tables, which also tells whether it has sets
+// (which iptables -S does not show).
 func (h *Handle) TableEmpty(table string) (bool, error) {
+	if h.NFT() {
+		return h.nftTableEmpty(table)
+	}
 	out, err := h.run("-t", table, "-S")
 	if err != nil {
 		return false, err
@@ -249,35 +258,6 @@ func (h *Handle) TableEmpty(table string) (bool, error) {
 		if len(f) != 3 || f[0] != "-P" || f[2] != "ACCEPT" {
 			return false, nil
 		}
-	}
-	return true, nil
-}
-
-// DropTable removes an nf_tables table that iptables-nft created, with
-// `nft delete table ip TABLE`, if it is still empty. It reports whether it
-// removed the table. Legacy tables cannot be removed.
-func (h *Handle) DropTable(table string) (bool, error) {
-	if !h.NFT() {
-		return false, nil
-	}
-	if ok, err := h.TableExists(table); err != nil || !ok {
-		return false, err
-	}
-	if empty, err := h.TableEmpty(table); err != nil || !empty {
-		return false, err
-	}
-	nft, err := exec.LookPath("nft")
-	if err != nil {
-		nft = "/usr/sbin/nft"
-		if _, err := os.Stat(nft); err != nil {
-			return false, fmt.Errorf("iptables-nft left an empty table %s that only nft can remove, and nft is not installed (apt-get install nftables, then: nft delete table ip %s)", table, table)
-		}
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(nft, "delete", "table", "ip", table)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return false, fmt.Errorf("failed to remove the empty table %s (nft delete table ip %s): %s", table, table, strings.TrimSpace(stderr.String()))
 	}
 	return true, nil
 }

@@ -175,6 +175,12 @@ type Iptables interface {
 	List(table, chain string) ([]string, error)
 	Policy(table, chain string) (string, error)
 	TableExists(table string) (bool, error)
+	// ChainMade reports whether a builtin chain is really in the kernel
+	// (iptables-nft makes one with its first rule); DropChain and
+	// DropTable remove one, or a table, that iptables-nft made, if it is
+	// empty (see ipt.Handle).
+	ChainMade(table, chain string) (bool, error)
+	DropChain(table, chain string) (bool, error)
 	DropTable(table string) (bool, error)
 }
 

@@ -156,6 +156,16 @@ func (t *linuxIptables) TableExists(table string) (ok bool, err error) {
 	return
 }
 
+func (t *linuxIptables) ChainMade(table, chain string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.ChainMade(table, chain); return })
+	return
+}
+
+func (t *linuxIptables) DropChain(table, chain string) (ok bool, err error) {
+	err = t.ns.Do(func() (err error) { ok, err = t.h.DropChain(table, chain); return })
+	return
+}
+
 func (t *linuxIptables) DropTable(table string) (ok bool, err error) {
 	err = t.ns.Do(func() (err error) { ok, err = t.h.DropTable(table); return })
 	return

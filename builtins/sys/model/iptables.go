@@ -13,6 +13,10 @@ import (
 // rule the arguments it was added with.
 type iptTable struct {
 	chains map[string][][]string
+	// made holds the builtin chains that are in nf_tables: iptables-nft
+	// makes one when the first rule is added to it (and lists the others
+	// as if they were there).
+	made map[string]bool
 }
 
 // iptables is a kernel.Iptables of the model. Rules are kept as given:
@@ -93,6 +97,10 @@ func (t *iptables) add(table, chain string, pos int, args []string) error {
 		return &ipt.Error{Msg: "Index of insertion too big", Status: 1}
 	}
 	tb.chains[chain] = slices.Insert(rules, pos, slices.Clone(args))
+	if tb.made == nil {
+		tb.made = map[string]bool{}
+	}
+	tb.made[chain] = true
 	return nil
 }
 
@@ -238,5 +246,39 @@ func (t *iptables) DropTable(table string) (bool, error) {
 		}
 	}
 	delete(n.ipt, table)
+	return true, nil
+}
+
+// ChainMade implements kernel.Iptables: with nf_tables, a builtin chain is
+// there once a rule was added to it; with legacy, always.
+func (t *iptables) ChainMade(table, chain string) (bool, error) {
+	if !t.NFT() {
+		return true, nil
+	}
+	n, err := t.lock()
+	defer t.unlock()
+	if err != nil {
+		return false, err
+	}
+	tb, err := n.table(table, false, false)
+	return err == nil && tb != nil && tb.made[chain], err
+}
+
+// DropChain implements kernel.Iptables: an nf_tables builtin chain that
+// iptables-nft made and that has no rules goes.
+func (t *iptables) DropChain(table, chain string) (bool, error) {
+	if !t.NFT() {
+		return false, nil
+	}
+	n, err := t.lock()
+	defer t.unlock()
+	if err != nil {
+		return false, err
+	}
+	tb, err := n.table(table, false, false)
+	if err != nil || tb == nil || !tb.made[chain] || len(tb.chains[chain]) > 0 {
+		return false, err
+	}
+	delete(tb.made, chain)
 	return true, nil
 }
