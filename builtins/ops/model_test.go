@@ -1,4 +1,4 @@
-package model_test
+package ops_test
 
 import (
 	"net"
