@@ -173,8 +173,8 @@ func checkLayers(t *testing.T, p listedPackage) {
 	check := func(imports []string, test bool, files []string) {
 		for _, imp := range imports {
 			irel, ok := strings.CutPrefix(imp, module+"/")
-			if !ok {
-				continue // the standard library or another module
+			if !ok || irel == rel {
+				continue // the standard library, another module, or itself (an external test package)
 			}
 			to, ok := layerOf(irel)
 			if !ok {
