@@ -491,16 +491,12 @@ func (s *Session) revertEntries(entries []*Entry) error {
 		if err := flush(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := s.revertOp(e.Op); err != nil {
-			var w *ops.Warning
-			if !errors.As(err, &w) {
-				errs = append(errs, err)
-				continue
-			}
-			s.warn(w.Msg)
+		rerr, jerr := s.revertEntry(e)
+		if jerr != nil {
+			return errors.Join(append(errs, jerr)...)
 		}
-		if err := s.j.mark(e, Undone); err != nil {
-			return errors.Join(append(errs, err)...)
+		if rerr != nil {
+			errs = append(errs, rerr)
 		}
 	}
 	if err := flush(); err != nil {
@@ -509,23 +505,38 @@ func (s *Session) revertEntries(entries []*Entry) error {
 	return errors.Join(errs...)
 }
 
-// revertOp reverts one operation. An operation on state that other
-// sessions still hold only releases its own part: the last holder
-// restores the state.
-func (s *Session) revertOp(op ops.Op) error {
-	sh, key := s.sharedKey(op)
-	if key == "" {
-		return op.Revert(s.K)
+// revertEntry reverts one entry's operation and marks it undone; a
+// Warning is reported and counts as reverted. It returns the revert's
+// error and the journal's. An operation on state that other sessions still
+// hold only releases its own part: the last holder restores the state.
+// The lock of the machine's shared state is held until the entry is
+// marked, so that a session tearing down at the same time never counts
+// this one as a holder of what it has already released.
+func (s *Session) revertEntry(e *Entry) (error, error) {
+	op := e.Op
+	var err error
+	if sh, key := s.sharedKey(op); key == "" {
+		err = op.Revert(s.K)
+	} else {
+		unlock, lerr := lockHost()
+		if lerr != nil {
+			return lerr, nil
+		}
+		defer unlock()
+		if len(s.holders(key)) > 0 {
+			err = sh.Release(s.K)
+		} else {
+			err = op.Revert(s.K)
+		}
 	}
-	unlock, err := lockHost()
 	if err != nil {
-		return err
+		var w *ops.Warning
+		if !errors.As(err, &w) {
+			return err, nil
+		}
+		s.warn(w.Msg)
 	}
-	defer unlock()
-	if len(s.holders(key)) > 0 {
-		return sh.Release(s.K)
-	}
-	return op.Revert(s.K)
+	return nil, s.j.mark(e, Undone)
 }
 
 // revertAll reverts independent entries together (ops.RevertAll), then
