@@ -10,7 +10,7 @@ import (
 )
 
 // A LinkKind is one kind of link that LinkAdd can create (veth, bridge,
-// dummy), with the parameters of that kind: everything about a
+// dummy, macvlan), with the parameters of that kind: everything about a
 // link that depends on its kind is in the kind's own file
 // (link_KIND_linux.go), and LinkAdd does the rest the same way for all.
 //
@@ -49,7 +49,8 @@ type pairedKind interface {
 }
 
 // A refusingKind explains the kernel's refusals that are particular to
-// it. Refused returns nil to leave err to LinkAdd.
+// it (a macvlan's parent that cannot carry one). Refused returns nil to
+// leave err to LinkAdd.
 type refusingKind interface {
 	Refused(o *LinkAdd, err error) error
 }

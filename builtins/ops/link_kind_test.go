@@ -14,6 +14,7 @@ var linkKindSamples = []*LinkAdd{
 	{NS: "earth", Name: "e0", Type: &Veth{Peer: "n0", PeerNS: "neptune"}, Index: 7},
 	{NS: "host", Name: "br0", Type: &Bridge{}, Index: 8},
 	{NS: "earth", Name: "d0", Type: &Dummy{}, Index: 9},
+	{NS: "earth", Name: "mv0", Type: &Macvlan{Parent: "e0", Mode: "vepa"}, Index: 10},
 }
 
 // TestLinkKindsRoundTrip encodes and decodes a LinkAdd of every registered
@@ -112,6 +113,10 @@ func TestLinkAddCheck(t *testing.T) {
 		{&LinkAdd{NS: "earth", Name: "a", Type: &Veth{Peer: "a", PeerNS: "mars"}}, ""},
 		{&LinkAdd{NS: "host", Name: "a", Type: &Veth{Peer: "0123456789abcdef", PeerNS: "host"}}, "longer than"},
 		{&LinkAdd{NS: "host", Name: "br0", Type: &Bridge{}}, ""},
+		{&LinkAdd{NS: "host", Name: "m", Type: &Macvlan{Parent: "e0", Mode: "bridge"}}, ""},
+		{&LinkAdd{NS: "host", Name: "m", Type: &Macvlan{Parent: "e0", Mode: "Bridge"}}, `unknown mode "Bridge"`},
+		{&LinkAdd{NS: "host", Name: "m", Type: &Macvlan{Parent: "", Mode: "vepa"}}, "parent: interface name is empty"},
+		{&LinkAdd{NS: "host", Name: "m", Type: &Macvlan{Parent: "m", Mode: "vepa"}}, "its own parent"},
 		{&LinkAdd{NS: "host", Name: "x"}, "no type"},
 	} {
 		err := c.op.Check()

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LinkAdd creates a link of one kind (Type): a veth pair, a bridge or a
-// dummy. Links are created down, as `ip link add` creates them.
+// LinkAdd creates a link of one kind (Type): a veth pair, a bridge, a
+// dummy, a macvlan. Links are created down, as `ip link add` creates them.
 // What depends on the kind is in the kind's own file (see LinkKind).
 type LinkAdd struct {
 	NS   string
