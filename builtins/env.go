@@ -164,8 +164,8 @@ func (e *Env) mayChange(op ops.Op) error {
 		return nil
 	case *ops.LinkAdd:
 		nss = []string{o.NS}
-		if o.Type == "veth" {
-			nss = append(nss, o.PeerNS)
+		if pns, _, ok := ops.PeerOf(o); ok {
+			nss = append(nss, pns)
 		}
 	case *ops.LinkSet:
 		nss = []string{o.NS}

@@ -67,7 +67,7 @@ func (l *Link) Attr(name string) (starlark.Value, error) {
 	case "kind":
 		return starlark.String(l.kind), nil
 	case "peer":
-		if l.peer == nil && l.kind == "veth" {
+		if l.peer == nil && ops.HasPeer(l.kind) {
 			l.peer = l.findPeer()
 		}
 		if l.peer == nil {
@@ -123,48 +123,35 @@ func (l *Link) netlink(env *Env) (netlink.Link, error) {
 	return nl, nil
 }
 
-// newLink implements veth(), bridge() and dummy().
-func newLinks(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name, peer string
-	var ns, peerNS starlark.Value = starlark.None, starlark.None
-	kind := b.Name()
-	var err error
-	if kind == "veth" {
-		err = starlark.UnpackArgs(kind, args, kwargs, "name", &name, "peer", &peer, "ns?", &ns, "peer_ns?", &peerNS)
-	} else {
-		err = starlark.UnpackArgs(kind, args, kwargs, "name", &name, "ns?", &ns)
+// newLink implements the builtins that create a link, one per kind of
+// link (linkBuiltins): the kind's entry unpacks its parameters, and the
+// rest is the same for every kind. A kind whose links come in pairs
+// (veth) returns both ends, each the other's peer.
+func newLink(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	unpack, ok := linkBuiltins[b.Name()]
+	if !ok {
+		return nil, fmt.Errorf("no kind of link named %q", b.Name())
 	}
+	env, op, err := unpack(thread, b.Name(), args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	env, nsName, err := envAndNS(thread, ns)
-	if err != nil {
+	if err := kernel.ValidateIfName(op.Name); err != nil {
 		return nil, err
 	}
-	if err := kernel.ValidateIfName(name); err != nil {
+	if err := op.Check(); err != nil {
 		return nil, err
-	}
-	op := &ops.LinkAdd{NS: nsName, Name: name, Type: kind}
-	if kind == "veth" {
-		if op.PeerNS, err = env.nsName(peerNS, "peer_ns"); err != nil {
-			return nil, err
-		}
-		if err := kernel.ValidateIfName(peer); err != nil {
-			return nil, err
-		}
-		if peer == name && op.PeerNS == nsName {
-			return nil, fmt.Errorf("veth %q: the two ends need different names in one namespace", name)
-		}
-		op.Peer = peer
 	}
 	if err := env.apply(op); err != nil {
 		return nil, err
 	}
-	l := &Link{env: env, ns: nsName, name: name, kind: kind}
-	if kind != "veth" {
+	kind := op.Type.Name()
+	l := &Link{env: env, ns: op.NS, name: op.Name, kind: kind}
+	peerNS, peer, paired := ops.PeerOf(op)
+	if !paired {
 		return l, nil
 	}
-	p := &Link{env: env, ns: op.PeerNS, name: peer, kind: kind, peer: l}
+	p := &Link{env: env, ns: peerNS, name: peer, kind: kind, peer: l}
 	l.peer = p
 	return starlark.Tuple{l, p}, nil
 }

@@ -13,9 +13,6 @@ func Predeclared(env *Env) starlark.StringDict {
 	}
 	for _, b := range []*starlark.Builtin{
 		starlark.NewBuiltin("netns", netnsBuiltin),
-		starlark.NewBuiltin("veth", newLinks),
-		starlark.NewBuiltin("bridge", newLinks),
-		starlark.NewBuiltin("dummy", newLinks),
 		starlark.NewBuiltin("route", routeBuiltin),
 		starlark.NewBuiltin("sysctl", sysctlBuiltin),
 		starlark.NewBuiltin("ip_forward", ipForward),

@@ -4,6 +4,8 @@
 // There is one file per kind of change (netns, link, addr, route, sysctl,
 // ipt, proc); errors_linux.go turns the kernel's errnos into the sentences
 // that name the object ("failed to add veth \"x\": it already exists").
+// LinkAdd creates links of every kind; each kind of link (veth, bridge,
+// dummy, macvlan) is a LinkKind in a file of its own, link_KIND_linux.go.
 //
 // Operations are data. Each kind is registered under a name (Register,
 // Kinds) and encodes to JSON, so that the journal can record an operation

@@ -11,18 +11,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LinkAdd creates a link: a veth pair (Peer in PeerNS), a bridge or a
-// dummy. Links are created down, as `ip link add` creates them.
+// LinkAdd creates a link of one kind (Type): a veth pair, a bridge, a
+// dummy, a macvlan. Links are created down, as `ip link add` creates them.
+// What depends on the kind is in the kind's own file (see LinkKind).
 type LinkAdd struct {
-	NS     string `json:"ns"`
-	Name   string `json:"name"`
-	Type   string `json:"type"`
-	Peer   string `json:"peer,omitempty"`
-	PeerNS string `json:"peer_ns,omitempty"`
+	NS   string
+	Name string
+	// Type is the kind of link, with its parameters (a veth's peer). The
+	// journal records its name as "type" (see MarshalJSON).
+	Type LinkKind
 	// Index is the index the kernel gave the link, learned by Apply, so
 	// that Revert never deletes a link of the same name that someone else
 	// made after nsh's was deleted.
-	Index int `json:"index,omitempty"`
+	Index int
 }
 
 func init() { Register("link.add", func() Op { return new(LinkAdd) }) }
@@ -35,25 +36,38 @@ func (o *LinkAdd) Learns() {}
 
 // Namespaces implements Scoped.
 func (o *LinkAdd) Namespaces() []string {
-	if o.Type == "veth" {
-		return scope(o.NS, o.PeerNS)
+	if pns, _, ok := PeerOf(o); ok {
+		return scope(o.NS, pns)
 	}
 	return scope(o.NS)
 }
 
-// drivers maps link types to the kernel config option that provides them.
-var drivers = map[string]string{
-	"veth":   "CONFIG_VETH",
-	"bridge": "CONFIG_BRIDGE",
-	"dummy":  "CONFIG_DUMMY",
-	"vxlan":  "CONFIG_VXLAN",
+// Check reports what is wrong with the parameters of the link's kind (a
+// veth's peer name), so that a builtin can refuse them before anything is
+// journaled. The link's own name is the builtin's to check.
+func (o *LinkAdd) Check() error {
+	if o.Type == nil {
+		return fmt.Errorf("link %q has no type", o.Name)
+	}
+	if c, ok := o.Type.(linkChecker); ok {
+		return c.Check(o)
+	}
+	return nil
+}
+
+// what names the link for errors: `veth "e0" in namespace "earth"`.
+func (o *LinkAdd) what() string {
+	return fmt.Sprintf("%s %q%s", o.Type.Name(), o.Name, inNS(o.NS))
 }
 
 // Apply implements Op.
 func (o *LinkAdd) Apply(k kernel.Kernel) error {
+	if o.Type == nil {
+		return fmt.Errorf("failed to add link %q: it has no type", o.Name)
+	}
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
-		return failed(fmt.Sprintf("add %s %q", o.Type, o.Name), err)
+		return failed(fmt.Sprintf("add %s %q", o.Type.Name(), o.Name), err)
 	}
 	h, err := ns.Netlink()
 	if err != nil {
@@ -61,42 +75,31 @@ func (o *LinkAdd) Apply(k kernel.Kernel) error {
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = o.Name
-	var l netlink.Link
-	switch o.Type {
-	case "veth":
-		v := &netlink.Veth{LinkAttrs: attrs, PeerName: o.Peer}
-		if o.PeerNS != o.NS {
-			pns, err := k.Namespace(o.PeerNS)
-			if err != nil {
-				return failed(fmt.Sprintf("add veth %q", o.Name), fmt.Errorf("peer namespace %q: %w", o.PeerNS, err))
-			}
-			v.PeerNamespace = netlink.NsFd(pns.Fd())
-		}
-		l = v
-	case "bridge":
-		l = &netlink.Bridge{LinkAttrs: attrs}
-	case "dummy":
-		l = &netlink.Dummy{LinkAttrs: attrs}
-	default:
-		return fmt.Errorf("failed to add link %q: unsupported type %q", o.Name, o.Type)
+	l, err := o.Type.Link(k, ns, o, attrs)
+	if err != nil {
+		return fmt.Errorf("failed to add %s: %w", o.what(), err)
 	}
 	if err := h.LinkAdd(l); err != nil {
-		what := fmt.Sprintf("add %s %q%s", o.Type, o.Name, inNS(o.NS))
+		if r, ok := o.Type.(refusingKind); ok {
+			if why := r.Refused(o, err); why != nil {
+				return fmt.Errorf("failed to add %s: %w", o.what(), why)
+			}
+		}
 		switch {
 		case errors.Is(err, unix.EOPNOTSUPP):
-			return fmt.Errorf("failed to %s: this kernel has no %s driver (%s)", what, o.Type, drivers[o.Type])
+			return fmt.Errorf("failed to add %s: this kernel has no %s driver (%s)", o.what(), o.Type.Name(), o.Type.Driver())
 		case errors.Is(err, unix.EEXIST):
-			return fmt.Errorf("failed to %s: %s", what, o.existing(k))
+			return fmt.Errorf("failed to add %s: %s", o.what(), o.existing(k))
 		}
-		return failed(what, err)
+		return failed("add "+o.what(), err)
 	}
-	// The library looked the new link up for its index; both ends are down
-	// and in no bridge, as the kernel creates them.
+	// The library looked the new link up for its index; it is down and in
+	// no bridge (and so is a veth's peer), as the kernel creates links.
 	o.Index = l.Attrs().Index
 	ns.Remember(o.Name, kernel.LinkInfo{Index: o.Index})
-	if o.Type == "veth" {
-		if pns, err := k.Namespace(o.PeerNS); err == nil {
-			pns.Remember(o.Peer, kernel.LinkInfo{})
+	if pns, peer, ok := PeerOf(o); ok {
+		if pn, err := k.Namespace(pns); err == nil {
+			pn.Remember(peer, kernel.LinkInfo{})
 		}
 	}
 	return nil
@@ -107,9 +110,9 @@ func (o *LinkAdd) existing(k kernel.Kernel) string {
 	if _, _, l, err := linkByName(k, o.NS, o.Name); err == nil && l != nil {
 		return fmt.Sprintf("a link named %q already exists%s", o.Name, inNSOrHost(o.NS))
 	}
-	if o.Type == "veth" {
-		if _, _, l, err := linkByName(k, o.PeerNS, o.Peer); err == nil && l != nil {
-			return fmt.Sprintf("a link named %q already exists%s", o.Peer, inNSOrHost(o.PeerNS))
+	if pns, peer, ok := PeerOf(o); ok {
+		if _, _, l, err := linkByName(k, pns, peer); err == nil && l != nil {
+			return fmt.Sprintf("a link named %q already exists%s", peer, inNSOrHost(pns))
 		}
 	}
 	return "it already exists"
@@ -122,46 +125,42 @@ func inNSOrHost(ns string) string {
 	return inNS(ns)
 }
 
-// Revert implements Op.
+// Revert implements Op. It deletes the link by name, if it is still the
+// one Apply created (its index); deleting a link deletes its peer too.
 func (o *LinkAdd) Revert(k kernel.Kernel) error {
+	if o.Type == nil {
+		return nil
+	}
 	forget(k, o.NS, o.Name)
-	if o.Type == "veth" {
-		forget(k, o.PeerNS, o.Peer)
+	if pns, peer, ok := PeerOf(o); ok {
+		forget(k, pns, peer)
 	}
 	ns, h, l, err := linkByName(k, o.NS, o.Name)
 	if err != nil {
 		if gone(err) {
 			return nil
 		}
-		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
+		return failed("delete "+o.what(), err)
 	}
 	if o.Index > 0 && l.Attrs().Index != ns.Renumbered(o.Name, o.Index) {
 		// nsh's link is gone, and this one of the same name is not it.
 		// A link nsh moved away and back has the index it had before (see
 		// LinkMove), or one this process recorded.
 		return &Warning{Msg: fmt.Sprintf("%s %q%s is not the link nsh created (index %d, now %d): someone replaced it, so nsh left it alone",
-			o.Type, o.Name, inNSOrHost(o.NS), o.Index, l.Attrs().Index)}
+			o.Type.Name(), o.Name, inNSOrHost(o.NS), o.Index, l.Attrs().Index)}
 	}
 	if err := h.LinkDel(l); err != nil && !gone(err) {
-		return failed(fmt.Sprintf("delete %s %q%s", o.Type, o.Name, inNS(o.NS)), err)
+		return failed("delete "+o.what(), err)
 	}
 	return nil
 }
 
 // Explain implements Op.
 func (o *LinkAdd) Explain() []string {
-	cmd := "ip link add " + shellQuote(o.Name)
-	if !isHost(o.NS) {
-		cmd += " netns " + shellQuote(o.NS)
+	if o.Type == nil {
+		return nil
 	}
-	cmd += " type " + o.Type
-	if o.Type == "veth" {
-		cmd += " peer name " + shellQuote(o.Peer)
-		if !isHost(o.PeerNS) {
-			cmd += " netns " + shellQuote(o.PeerNS)
-		}
-	}
-	return []string{cmd}
+	return []string{o.Type.Explain(o)}
 }
 
 // LinkSet changes one attribute of a link: its state ("up"), MTU, MAC

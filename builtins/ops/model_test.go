@@ -21,16 +21,16 @@ func TestErrorsAsTheKernels(t *testing.T) {
 		}
 	}
 	must(&ops.NetnsAdd{Name: "n1", Lo: true})
-	must(&ops.LinkAdd{NS: "host", Name: "v0", Type: "veth", Peer: "v1", PeerNS: "n1"})
+	must(&ops.LinkAdd{NS: "host", Name: "v0", Type: &ops.Veth{Peer: "v1", PeerNS: "n1"}})
 	for _, c := range []struct {
 		op   ops.Op
 		want string
 	}{
 		{&ops.NetnsAdd{Name: "n1"}, `failed to add namespace "n1": it already exists`},
-		{&ops.LinkAdd{NS: "host", Name: "v0", Type: "veth", Peer: "x", PeerNS: "host"}, `failed to add veth "v0": a link named "v0" already exists in host`},
-		{&ops.LinkAdd{NS: "host", Name: "y", Type: "veth", Peer: "v1", PeerNS: "n1"}, `failed to add veth "y": a link named "v1" already exists in namespace "n1"`},
-		{&ops.LinkAdd{NS: "host", Name: "d0", Type: "dummy"}, `failed to add dummy "d0": this kernel has no dummy driver (CONFIG_DUMMY)`},
-		{&ops.LinkAdd{NS: "nope", Name: "b", Type: "bridge"}, `failed to add bridge "b": no such namespace`},
+		{&ops.LinkAdd{NS: "host", Name: "v0", Type: &ops.Veth{Peer: "x", PeerNS: "host"}}, `failed to add veth "v0": a link named "v0" already exists in host`},
+		{&ops.LinkAdd{NS: "host", Name: "y", Type: &ops.Veth{Peer: "v1", PeerNS: "n1"}}, `failed to add veth "y": a link named "v1" already exists in namespace "n1"`},
+		{&ops.LinkAdd{NS: "host", Name: "d0", Type: &ops.Dummy{}}, `failed to add dummy "d0": this kernel has no dummy driver (CONFIG_DUMMY)`},
+		{&ops.LinkAdd{NS: "nope", Name: "b", Type: &ops.Bridge{}}, `failed to add bridge "b": no such namespace`},
 		{&ops.AddrAdd{NS: "n1", Link: "eth9", CIDR: "10.0.0.1/24"}, `failed to add address 10.0.0.1/24 to "eth9" in namespace "n1": no such link`},
 		{&ops.RouteAdd{NS: "n1", Dst: "default", Via: "10.0.0.1"}, `failed to add route default via 10.0.0.1 in namespace "n1": the gateway is not reachable`},
 		{&ops.LinkSet{NS: "n1", Name: "v1", Attr: "master", Value: "v1"}, `failed to attach link "v1" in namespace "n1" to bridge "v1": "v1" in namespace "n1" is not a bridge`},
@@ -68,17 +68,17 @@ func TestIndexes(t *testing.T) {
 	}
 	must(&ops.NetnsAdd{Name: "x"})
 	must(&ops.NetnsAdd{Name: "y"})
-	a := &ops.LinkAdd{NS: "x", Name: "veth0", Type: "veth", Peer: "veth1", PeerNS: "x"}
+	a := &ops.LinkAdd{NS: "x", Name: "veth0", Type: &ops.Veth{Peer: "veth1", PeerNS: "x"}}
 	must(a)
 	if a.Index != 3 {
 		t.Errorf("veth0 is %d, want 3 (lo 1, its peer 2)", a.Index)
 	}
-	b := &ops.LinkAdd{NS: "x", Name: "br0", Type: "bridge"}
+	b := &ops.LinkAdd{NS: "x", Name: "br0", Type: &ops.Bridge{}}
 	must(b)
 	must(&ops.AddrAdd{NS: "x", Link: "veth1", CIDR: "10.0.0.1/24"})
 	must(&ops.LinkSet{NS: "x", Name: "veth1", Attr: "up", Value: "true"})
 	must(&ops.LinkMove{NS: "x", Name: "veth1", ToNS: "y", NewName: "veth1"})
-	c := &ops.LinkAdd{NS: "x", Name: "veth2", Type: "veth", Peer: "veth3", PeerNS: "y"}
+	c := &ops.LinkAdd{NS: "x", Name: "veth2", Type: &ops.Veth{Peer: "veth3", PeerNS: "y"}}
 	must(c)
 	if b.Index != 4 || c.Index != 5 {
 		t.Errorf("br0 is %d, veth2 %d; want 4 and 5", b.Index, c.Index)

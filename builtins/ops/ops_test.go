@@ -12,7 +12,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	samples := map[string]Op{}
 	for _, op := range []Op{
 		&NetnsAdd{Name: "earth", Lo: true},
-		&LinkAdd{NS: "earth", Name: "e0", Type: "veth", Peer: "n0", PeerNS: "neptune"},
+		&LinkAdd{NS: "earth", Name: "e0", Type: &Veth{Peer: "n0", PeerNS: "neptune"}, Index: 7},
 		&LinkSet{NS: "host", Name: "br0", Attr: "up", Value: "true", Old: "false"},
 		&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0"},
 		&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"},
@@ -61,11 +61,16 @@ func TestExplain(t *testing.T) {
 	}{
 		{&NetnsAdd{Name: "earth", Lo: true}, []string{"ip netns add earth", "ip -n earth link set lo up"}},
 		{&NetnsAdd{Name: "earth"}, []string{"ip netns add earth"}},
-		{&LinkAdd{NS: "earth", Name: "earth-veth", Type: "veth", Peer: "neptune-veth", PeerNS: "neptune"},
+		{&LinkAdd{NS: "earth", Name: "earth-veth", Type: &Veth{Peer: "neptune-veth", PeerNS: "neptune"}},
 			[]string{"ip link add earth-veth netns earth type veth peer name neptune-veth netns neptune"}},
-		{&LinkAdd{NS: "host", Name: "veth0", Type: "veth", Peer: "ceth0", PeerNS: "host"},
+		{&LinkAdd{NS: "host", Name: "veth0", Type: &Veth{Peer: "ceth0", PeerNS: "host"}},
 			[]string{"ip link add veth0 type veth peer name ceth0"}},
-		{&LinkAdd{NS: "host", Name: "br0", Type: "bridge"}, []string{"ip link add br0 type bridge"}},
+		{&LinkAdd{NS: "host", Name: "br0", Type: &Bridge{}}, []string{"ip link add br0 type bridge"}},
+		{&LinkAdd{NS: "earth", Name: "d0", Type: &Dummy{}}, []string{"ip link add d0 netns earth type dummy"}},
+		{&LinkAdd{NS: "host", Name: "mv0", Type: &Macvlan{Parent: "eth0", Mode: "bridge"}},
+			[]string{"ip link add mv0 link eth0 type macvlan mode bridge"}},
+		{&LinkAdd{NS: "earth", Name: "mv0", Type: &Macvlan{Parent: "e0", Mode: "private"}},
+			[]string{"ip -n earth link add mv0 link e0 type macvlan mode private"}},
 		{&LinkSet{NS: "earth", Name: "e0", Attr: "up", Value: "true"}, []string{"ip -n earth link set e0 up"}},
 		{&LinkSet{NS: "host", Name: "e0", Attr: "master", Value: "br0"}, []string{"ip link set e0 master br0"}},
 		{&LinkSet{NS: "host", Name: "e0", Attr: "master", Value: ""}, []string{"ip link set e0 nomaster"}},

@@ -18,7 +18,7 @@ func TestJournalReplay(t *testing.T) {
 	st, _ := j.newStep("run lab.star", "lab.star")
 	a, _ := j.newOp(st, &ops.NetnsAdd{Name: "earth", Lo: true})
 	j.mark(a, Done)
-	b, _ := j.newOp(st, &ops.LinkAdd{NS: "earth", Name: "e0", Type: "bridge"})
+	b, _ := j.newOp(st, &ops.LinkAdd{NS: "earth", Name: "e0", Type: &ops.Bridge{}})
 	j.mark(b, Failed)
 	st2, _ := j.newStep("second", "lab.star:3:5")
 	c, _ := j.newOp(st2, &ops.AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"})
@@ -92,8 +92,8 @@ func TestSubsumed(t *testing.T) {
 		want bool
 	}{
 		{&ops.AddrAdd{NS: "earth"}, true},
-		{&ops.LinkAdd{NS: "earth", Type: "veth", PeerNS: "mars"}, false},
-		{&ops.LinkAdd{NS: "earth", Type: "veth", PeerNS: "host"}, true},
+		{&ops.LinkAdd{NS: "earth", Type: &ops.Veth{PeerNS: "mars"}}, false},
+		{&ops.LinkAdd{NS: "earth", Type: &ops.Veth{PeerNS: "host"}}, true},
 		{&ops.ProcSpawn{NS: "earth"}, false},
 		{&ops.NetnsAdd{Name: "earth"}, false},
 	}

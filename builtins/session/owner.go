@@ -198,8 +198,8 @@ func creates(op ops.Op, ns, link func(string)) {
 		if host(o.NS) {
 			link(o.Name)
 		}
-		if o.Peer != "" && host(o.PeerNS) {
-			link(o.Peer)
+		if pns, peer, ok := ops.PeerOf(o); ok && host(pns) {
+			link(peer)
 		}
 	case *ops.LinkMove:
 		if host(o.ToNS) && !host(o.NS) {

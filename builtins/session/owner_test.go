@@ -56,8 +56,8 @@ func TestOwners(t *testing.T) {
 
 	journalOps(t, a, false,
 		&ops.NetnsAdd{Name: "earth"},
-		&ops.LinkAdd{NS: "host", Name: "abr", Type: "bridge"},
-		&ops.LinkAdd{NS: "earth", Name: "x", Type: "veth", Peer: "y", PeerNS: "host"})
+		&ops.LinkAdd{NS: "host", Name: "abr", Type: &ops.Bridge{}},
+		&ops.LinkAdd{NS: "earth", Name: "x", Type: &ops.Veth{Peer: "y", PeerNS: "host"}})
 	journalOps(t, a, true, &ops.NetnsAdd{Name: "gone"})
 	var mine []ops.Op
 	for i := range 1000 {

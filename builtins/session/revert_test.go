@@ -101,7 +101,7 @@ func lab(t *testing.T, s *Session) {
 	mustApply(t, s, &ops.NetnsAdd{Name: "n1", Lo: true})
 	s.StartStep("veth", "")
 	mustApply(t, s,
-		&ops.LinkAdd{NS: "n1", Name: "eth0", Type: "veth", Peer: "v1", PeerNS: "host"},
+		&ops.LinkAdd{NS: "n1", Name: "eth0", Type: &ops.Veth{Peer: "v1", PeerNS: "host"}},
 		&ops.AddrAdd{NS: "n1", Link: "eth0", CIDR: "10.0.0.2/24"},
 		&ops.LinkSet{NS: "n1", Name: "eth0", Attr: "up", Value: "true"})
 	s.StartStep("forward", "")
@@ -118,7 +118,7 @@ func TestUndoNewestFirst(t *testing.T) {
 	mustApply(t, s, &ops.NetnsAdd{Name: "n1", Lo: true})
 	states = append(states, k.Dump())
 	s.StartStep("veth", "")
-	mustApply(t, s, &ops.LinkAdd{NS: "n1", Name: "eth0", Type: "veth", Peer: "v1", PeerNS: "host"},
+	mustApply(t, s, &ops.LinkAdd{NS: "n1", Name: "eth0", Type: &ops.Veth{Peer: "v1", PeerNS: "host"}},
 		&ops.AddrAdd{NS: "n1", Link: "eth0", CIDR: "10.0.0.2/24"})
 	states = append(states, k.Dump())
 	s.StartStep("forward", "")
@@ -161,7 +161,7 @@ func TestDownBatchesAndSkipsScoped(t *testing.T) {
 	lab(t, s)
 	s.StartStep("more", "")
 	mustApply(t, s, &ops.NetnsAdd{Name: "n2"}, &ops.NetnsAdd{Name: "n3"},
-		&ops.LinkAdd{NS: "n2", Name: "a", Type: "veth", Peer: "b", PeerNS: "n3"},
+		&ops.LinkAdd{NS: "n2", Name: "a", Type: &ops.Veth{Peer: "b", PeerNS: "n3"}},
 		&ops.LinkSet{NS: "n2", Name: "a", Attr: "up", Value: "true"},
 		&ops.IptRule{NS: "n2", Table: "nat", Chain: "POSTROUTING", Args: []string{"-j", "MASQUERADE"}})
 	dir := s.Dir
@@ -274,7 +274,7 @@ func TestCrashBeforeMark(t *testing.T) {
 		s := openModel(t, k, "crash", false)
 		s.StartStep("netns", "")
 		mustApply(t, s, &ops.NetnsAdd{Name: "n1", Lo: true})
-		last := &ops.LinkAdd{NS: "host", Name: "v0", Type: "veth", Peer: "v1", PeerNS: "host"}
+		last := &ops.LinkAdd{NS: "host", Name: "v0", Type: &ops.Veth{Peer: "v1", PeerNS: "host"}}
 		s.StartStep("veth", "")
 		if applied {
 			mustApply(t, s, last)

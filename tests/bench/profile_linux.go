@@ -152,7 +152,7 @@ func syscallProfile(file string) (string, error) {
 func labOps(l *lab, sandbox string) []ops.Op {
 	out := []ops.Op{
 		&ops.NetnsAdd{Name: sandbox, Lo: true, Sandbox: true},
-		&ops.LinkAdd{NS: kernel.HostName, Name: bridgeName, Type: "bridge"},
+		&ops.LinkAdd{NS: kernel.HostName, Name: bridgeName, Type: &ops.Bridge{}},
 		&ops.AddrAdd{NS: kernel.HostName, Link: bridgeName, CIDR: bridgeCIDR},
 		&ops.LinkSet{NS: kernel.HostName, Name: bridgeName, Attr: "up", Value: "true", Old: "false"},
 	}
@@ -160,7 +160,7 @@ func labOps(l *lab, sandbox string) []ops.Op {
 		ns := l.ns(i)
 		out = append(out,
 			&ops.NetnsAdd{Name: ns, Lo: true},
-			&ops.LinkAdd{NS: ns, Name: inner(i), Type: "veth", Peer: hubEnd(i), PeerNS: kernel.HostName},
+			&ops.LinkAdd{NS: ns, Name: inner(i), Type: &ops.Veth{Peer: hubEnd(i), PeerNS: kernel.HostName}},
 			&ops.LinkSet{NS: kernel.HostName, Name: hubEnd(i), Attr: "master", Value: bridgeName},
 			&ops.LinkSet{NS: kernel.HostName, Name: hubEnd(i), Attr: "up", Value: "true", Old: "false"},
 			&ops.AddrAdd{NS: ns, Link: inner(i), CIDR: addr(i)},
