@@ -178,7 +178,7 @@ func TestScriptsModel(t *testing.T) {
 func machineOptions(t *testing.T) model.Options {
 	t.Helper()
 	o := model.Options{Sysctls: map[string]string{}}
-	for _, kind := range []string{"veth", "bridge", "dummy"} {
+	for _, kind := range []string{"veth", "bridge", "dummy", "macvlan"} {
 		if ok, err := kernel.HasDriver(kind); err == nil && ok {
 			o.Drivers = append(o.Drivers, kind)
 		}

@@ -63,8 +63,23 @@ func (h *handle) LinkAdd(l netlink.Link) error {
 	}
 	a := l.Attrs()
 	kind := l.Type()
-	if !n.k.drivers[kind] || kind != "veth" && kind != "bridge" && kind != "dummy" {
+	if !n.k.drivers[kind] || kind != "veth" && kind != "bridge" && kind != "dummy" && kind != "macvlan" {
 		return syscall.EOPNOTSUPP
+	}
+	var parent *link
+	var mode netlink.MacvlanMode
+	if mv, ok := l.(*netlink.Macvlan); ok {
+		// IFLA_LINK names the parent by index, in the same namespace.
+		if parent = n.links[a.ParentIndex]; parent == nil {
+			return syscall.ENODEV
+		}
+		if parent.kind == "loopback" {
+			return syscall.EINVAL
+		}
+		if parent.master != nil {
+			return syscall.EBUSY // a bridge port's frames belong to its bridge
+		}
+		mode = mv.Mode
 	}
 	if err := validIfName(a.Name); err != nil {
 		return err
@@ -109,6 +124,7 @@ func (h *handle) LinkAdd(l netlink.Link) error {
 		pn.insert(peer, pn.allocIndex())
 	}
 	m := mk(a.Name)
+	m.parent, m.mode = parent, mode
 	if len(a.HardwareAddr) == 6 {
 		m.mac = append(net.HardwareAddr(nil), a.HardwareAddr...)
 	}

@@ -12,7 +12,7 @@ import (
 // Options describe the machine a Kernel models.
 type Options struct {
 	// Drivers are the link kinds the kernel can create; nil means veth,
-	// bridge and dummy.
+	// bridge, dummy and macvlan.
 	Drivers []string
 	// Sysctls are the values a new namespace starts with, by dotted key
 	// (net.ipv4.conf.all.rp_filter), over the kernel's defaults; a key
@@ -55,7 +55,7 @@ func New(o Options) *Kernel {
 	k.drivers = map[string]bool{}
 	ds := o.Drivers
 	if ds == nil {
-		ds = []string{"veth", "bridge", "dummy"}
+		ds = []string{"veth", "bridge", "dummy", "macvlan"}
 	}
 	for _, d := range ds {
 		k.drivers[d] = true

@@ -31,15 +31,17 @@ type link struct {
 	ns     *netns
 	index  int
 	name   string
-	kind   string // "loopback", "veth", "bridge", "dummy"
+	kind   string // "loopback", "veth", "bridge", "dummy", "macvlan"
 	up     bool
 	mtu    int
 	mtuSet bool // a bridge's MTU set by hand, which ports no longer change
 	mac    net.HardwareAddr
 	master *link
 	peer   *link
-	addrs  []*net.IPNet // IPv4 and global IPv6 addresses, in the order added
-	ll     bool         // has its IPv6 link-local address
+	parent *link               // a macvlan's parent, in the same namespace
+	mode   netlink.MacvlanMode // a macvlan's mode
+	addrs  []*net.IPNet        // IPv4 and global IPv6 addresses, in the order added
+	ll     bool                // has its IPv6 link-local address
 	conf   map[string]string
 }
 
@@ -119,6 +121,8 @@ func (l *link) carrier() bool {
 			}
 		}
 		return false
+	case "macvlan":
+		return l.parent != nil && l.parent.up && l.parent.carrier()
 	}
 	return true
 }
@@ -174,6 +178,11 @@ func (l *link) value() netlink.Link {
 		return &netlink.Bridge{LinkAttrs: a}
 	case "dummy":
 		return &netlink.Dummy{LinkAttrs: a}
+	case "macvlan":
+		if l.parent != nil {
+			a.ParentIndex = l.parent.index
+		}
+		return &netlink.Macvlan{LinkAttrs: a, Mode: l.mode}
 	}
 	return &netlink.Device{LinkAttrs: a}
 }
@@ -260,6 +269,13 @@ func (n *netns) remove(l *link) {
 	if p := l.peer; p != nil {
 		l.peer, p.peer = nil, nil
 		p.ns.remove(p)
+	}
+	// Deleting a link deletes the macvlans on it.
+	for _, m := range n.links {
+		if m.parent == l {
+			m.parent = nil
+			n.remove(m)
+		}
 	}
 	n.k.refreshLL()
 }
