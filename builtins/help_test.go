@@ -70,7 +70,7 @@ func TestDocsParams(t *testing.T) {
 	if got := docs.Params("veth"); !slices.Equal(got, []string{"name", "peer", "ns", "peer_ns"}) {
 		t.Errorf("Params(veth) = %v", got)
 	}
-	if got := docs.Params("link.addr"); !slices.Equal(got, []string{"cidr"}) {
+	if got := docs.Params("link.addr"); !slices.Equal(got, []string{"cidr", "brd", "nodad"}) {
 		t.Errorf("Params(link.addr) = %v", got)
 	}
 }
@@ -84,9 +84,9 @@ func TestHelpText(t *testing.T) {
 	}{
 		{starlark.None, "Namespaces and links:"},
 		{pre["veth"], "veth(name, peer, ns=host, peer_ns=host) -> (link, link)"},
-		{starlark.String("link.addr"), "ip [-n NS] addr add CIDR dev NAME"},
+		{starlark.String("link.addr"), "ip [-n NS] addr add CIDR [brd BRD] dev NAME [nodad]"},
 		{starlark.String("link.mtu"), "mtu is an attribute of link values"},
-		{(&Link{env: env, name: "a"}).mustAttr("addr"), "link.addr(cidr) -> link"},
+		{(&Link{env: env, name: "a"}).mustAttr("addr"), "link.addr(cidr, brd=None, nodad=False) -> link"},
 		{pre["host"], "# netns(name"[2:]},
 		{starlark.String("len"), "Starlark built-in"},
 	} {

@@ -194,7 +194,9 @@ func linkSetState(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 
 func linkAddr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var cidr string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cidr", &cidr); err != nil {
+	var brd starlark.Value = starlark.None
+	var nodad bool
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cidr", &cidr, "brd?", &brd, "nodad?", &nodad); err != nil {
 		return nil, err
 	}
 	l, env, err := linkRecv(thread, b)
@@ -204,7 +206,21 @@ func linkAddr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := checkCIDR(cidr); err != nil {
 		return nil, err
 	}
-	if err := env.apply(&ops.AddrAdd{NS: l.ns, Link: l.name, CIDR: cidr}); err != nil {
+	op := &ops.AddrAdd{NS: l.ns, Link: l.name, CIDR: cidr, NoDAD: nodad}
+	if brd != starlark.None {
+		s, ok := starlark.AsString(brd)
+		ip, _, _ := net.ParseCIDR(cidr)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("addr: for parameter brd: got %s, want None, \"+\" or an IPv4 address", brd.Type())
+		case ip.To4() == nil:
+			return nil, fmt.Errorf("addr %s: brd is for IPv4 addresses; IPv6 has no broadcast", cidr)
+		case s != "+" && (net.ParseIP(s) == nil || net.ParseIP(s).To4() == nil):
+			return nil, fmt.Errorf("addr %s: bad brd %q: want \"+\" (the subnet's broadcast address, as ip's brd +) or an IPv4 address", cidr, s)
+		}
+		op.Brd = s
+	}
+	if err := env.apply(op); err != nil {
 		return nil, err
 	}
 	return l, nil

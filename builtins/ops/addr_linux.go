@@ -3,17 +3,24 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// AddrAdd adds an address to a link, as `ip addr add CIDR dev LINK`.
+// AddrAdd adds an address to a link, as `ip addr add CIDR [brd BRD] dev
+// LINK [nodad]`. Like ip, it sets no broadcast address unless asked: Brd
+// is "" for none, "+" for the subnet's (ip's `brd +`), or an address.
+// NoDAD marks an IPv6 address usable at once, without duplicate address
+// detection (IFA_F_NODAD).
 type AddrAdd struct {
-	NS   string `json:"ns"`
-	Link string `json:"link"`
-	CIDR string `json:"cidr"`
+	NS    string `json:"ns"`
+	Link  string `json:"link"`
+	CIDR  string `json:"cidr"`
+	Brd   string `json:"brd,omitempty"`
+	NoDAD bool   `json:"nodad,omitempty"`
 }
 
 func init() { Register("addr.add", func() Op { return new(AddrAdd) }) }
@@ -30,6 +37,24 @@ func (o *AddrAdd) Apply(k kernel.Kernel) error {
 	a, err := netlink.ParseAddr(o.CIDR)
 	if err != nil {
 		return fmt.Errorf("failed to %s: bad CIDR", what)
+	}
+	if a.IP.To4() != nil {
+		switch o.Brd {
+		case "":
+			// The library fills in the subnet's broadcast address when
+			// none is given, which ip does not; the zero address makes
+			// it send none.
+			a.Broadcast = net.IPv4zero
+		case "+":
+			// nil: the library computes the subnet's, as `brd +` does.
+		default:
+			if a.Broadcast = net.ParseIP(o.Brd).To4(); a.Broadcast == nil {
+				return fmt.Errorf("failed to %s: bad broadcast address %q", what, o.Brd)
+			}
+		}
+	}
+	if o.NoDAD {
+		a.Flags |= unix.IFA_F_NODAD
 	}
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
@@ -85,5 +110,13 @@ func (o *AddrAdd) Revert(k kernel.Kernel) error {
 
 // Explain implements Op.
 func (o *AddrAdd) Explain() []string {
-	return []string{"ip " + nsFlag(o.NS) + "addr add " + o.CIDR + " dev " + shellQuote(o.Link)}
+	cmd := "ip " + nsFlag(o.NS) + "addr add " + o.CIDR
+	if o.Brd != "" {
+		cmd += " brd " + o.Brd
+	}
+	cmd += " dev " + shellQuote(o.Link)
+	if o.NoDAD {
+		cmd += " nodad"
+	}
+	return []string{cmd}
 }
