@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -343,5 +344,104 @@ func TestServeArgs(t *testing.T) {
 	argv := ServeArgv("[::1]:80", &reply)
 	if !filepath.IsAbs(argv[0]) || strings.Join(argv[1:], " ") != "__nsh-serve -reply=-x y -- [::1]:80" {
 		t.Errorf("ServeArgv = %q", argv)
+	}
+}
+
+// freshPath makes a veth pair from a new namespace to a port of a bridge
+// with 10.98.0.1/24 in a second one, brings the links up (the port before
+// the pinger's end, so that the kernel treats the pinger's event as not
+// urgent) unless down names one to leave down, and returns the pinger's
+// kernel and namespace and the second namespace's handle.
+func freshPath(t *testing.T, down string) (*kernel.Kernel, *kernel.Namespace, *netlink.Handle) {
+	t.Helper()
+	k, a := kerneltest.Namespace(t, true)
+	_, b := kerneltest.Namespace(t, true)
+	ha, err := a.Netlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := b.Netlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "e"}, PeerName: "n", PeerNamespace: netlink.NsFd(b.Fd())}
+	if err := ha.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	if err := hb.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := ha.LinkByName("e")
+	n, _ := hb.LinkByName("n")
+	br, _ := hb.LinkByName("br")
+	if e == nil || n == nil || br == nil {
+		t.Fatal("links not made")
+	}
+	ae, _ := netlink.ParseAddr("10.98.0.2/24")
+	abr, _ := netlink.ParseAddr("10.98.0.1/24")
+	for _, err := range []error{ha.AddrAdd(e, ae), hb.AddrAdd(br, abr), hb.LinkSetMaster(n, br)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		h *netlink.Handle
+		l netlink.Link
+	}{{hb, br}, {hb, n}, {ha, e}} {
+		if s.l.Attrs().Name == down {
+			continue
+		}
+		if err := s.h.LinkSetUp(s.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k, a, hb
+}
+
+// TestSettleFreshPath checks that settle leaves every link on a fresh path
+// operational: the pinger's end, its veth peer in another namespace, and
+// the bridge that peer is a port of; and that a ping right after the
+// links come up is answered within the default timeout.
+func TestSettleFreshPath(t *testing.T) {
+	for i := range 10 {
+		k, a, hb := freshPath(t, "")
+		settle(context.Background(), k, a, netip.MustParseAddr("10.98.0.1"), 0)
+		// A dump: reading one link would settle it (see settle).
+		ha, _ := a.Netlink()
+		for _, c := range []struct {
+			h    *netlink.Handle
+			name string
+		}{{ha, "e"}, {hb, "n"}, {hb, "br"}} {
+			links, err := c.h.LinkList()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range links {
+				if s := l.Attrs().OperState; l.Attrs().Name == c.name && s != netlink.OperUp {
+					t.Errorf("round %d: after settle, %s is %v, want up", i, c.name, s)
+				}
+			}
+		}
+
+		k, a, _ = freshPath(t, "")
+		res, err := Ping(context.Background(), k, a, "10.98.0.1", 1, time.Second)
+		if err != nil || res.Received != 1 {
+			t.Errorf("round %d: Ping 10.98.0.1 right after up = %+v, %v; want an answer", i, res, err)
+		}
+	}
+}
+
+// TestSettleDoesNotWaitForDownLinks checks that a path the kernel is not
+// bringing up (the peer is down, so the pinger's end has no carrier)
+// costs no wait: the probe fails in its timeout, not settleMax later.
+func TestSettleDoesNotWaitForDownLinks(t *testing.T) {
+	k, a, _ := freshPath(t, "n")
+	start := time.Now()
+	res, err := Ping(context.Background(), k, a, "10.98.0.1", 1, 300*time.Millisecond)
+	if err != nil || res.Received != 0 {
+		t.Errorf("Ping over a veth whose peer is down = %+v, %v; want no answer", res, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Ping over a veth whose peer is down took %v, want about its timeout", d)
 	}
 }
