@@ -317,7 +317,7 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	r, err := probe.Ping(env.Ctx, kns, dst, count, timeout)
+	r, err := probe.Ping(env.Ctx, env.kern(), kns, dst, count, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +380,7 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, err
 	}
-	r := probe.Connect(env.Ctx, kns, addr, timeout, data)
+	r := probe.Connect(env.Ctx, env.kern(), kns, addr, timeout, data)
 	return newRecord("connection", starlark.StringDict{
 		"ok":    starlark.Bool(r.OK),
 		"local": starlark.String(r.Local),

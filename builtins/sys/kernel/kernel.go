@@ -156,6 +156,9 @@ type Netlink interface {
 	RouteAdd(route *netlink.Route) error
 	RouteDel(route *netlink.Route) error
 	RouteList(link netlink.Link, family int) ([]netlink.Route, error)
+	// RouteGetWithOptions asks which route a packet to dst takes (ip
+	// route get), for probes that settle their path first.
+	RouteGetWithOptions(dst net.IP, opts *netlink.RouteGetOptions) ([]netlink.Route, error)
 }
 
 var _ Netlink = (*netlink.Handle)(nil)

@@ -554,3 +554,56 @@ func (h *handle) RouteList(l netlink.Link, family int) ([]netlink.Route, error) 
 	}
 	return out, nil
 }
+
+// RouteGetWithOptions implements kernel.Netlink, as `ip route get` answers:
+// the route of the main table with the longest prefix that holds dst
+// (lowest metric first among equals), leaving through the link of
+// opts.OifIndex where it is given. A local address of the namespace is
+// RTN_LOCAL, through lo.
+func (h *handle) RouteGetWithOptions(dst net.IP, opts *netlink.RouteGetOptions) ([]netlink.Route, error) {
+	n, err := h.lock()
+	defer h.unlock()
+	if err != nil {
+		return nil, err
+	}
+	if v4 := dst.To4(); v4 != nil {
+		dst = v4
+	}
+	for _, l := range n.links {
+		for _, a := range l.addrs {
+			if a.IP.Equal(dst) {
+				lo := 1
+				for _, m := range n.links {
+					if m.kind == "loopback" {
+						lo = m.index
+					}
+				}
+				return []netlink.Route{{Dst: &net.IPNet{IP: dst, Mask: net.CIDRMask(len(dst)*8, len(dst)*8)}, LinkIndex: lo, Type: syscall.RTN_LOCAL}}, nil
+			}
+		}
+	}
+	var best *netlink.Route
+	bestLen := -1
+	for _, r := range n.mainRoutes() {
+		if opts != nil && opts.OifIndex != 0 && r.LinkIndex != opts.OifIndex {
+			continue
+		}
+		plen := 0
+		if r.Dst != nil {
+			if !r.Dst.Contains(dst) {
+				continue
+			}
+			plen, _ = r.Dst.Mask.Size()
+		} else if (r.Family == syscall.AF_INET6) != (dst.To4() == nil) {
+			continue
+		}
+		if plen > bestLen || plen == bestLen && r.Priority < best.Priority {
+			r := r
+			best, bestLen = &r, plen
+		}
+	}
+	if best == nil {
+		return nil, syscall.ENETUNREACH
+	}
+	return []netlink.Route{*best}, nil
+}

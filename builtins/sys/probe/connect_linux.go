@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -16,20 +17,35 @@ import (
 // Connect opens a TCP connection from ns to addr, an "ip:port" address
 // ("[::1]:80" for IPv6), sends send if it is not nil and then shuts down
 // its side of the connection, and reads the reply until the server closes
-// the connection or timeout passes. The whole exchange takes at most
-// timeout (no limit if it is 0) and stops early when ctx is done. The
+// the connection or timeout passes. Before the first packet it settles the
+// path to addr (see settle; k finds the namespaces of veth peers, and may
+// be nil). The whole exchange, after that, takes at most timeout (no
+// limit if it is 0) and stops early when ctx is done. The
 // result is OK if the connection was established, whether or not the
 // server replied; otherwise its Error says why not.
-func Connect(ctx context.Context, ns kernel.Namespace, addr string, timeout time.Duration, send []byte) ConnectResult {
-	if _, err := netip.ParseAddrPort(addr); err != nil {
+func Connect(ctx context.Context, k kernel.Kernel, ns kernel.Namespace, addr string, timeout time.Duration, send []byte) ConnectResult {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
 		return ConnectResult{Error: fmt.Sprintf("%q is not an address of the form ip:port", addr)}
 	}
+	oif := 0
+	if z := ap.Addr().Zone(); z != "" {
+		// A zone names a link of ns, or is its index.
+		if oif, err = strconv.Atoi(z); err != nil {
+			if h, err := ns.Netlink(); err == nil {
+				if l, err := h.LinkByName(z); err == nil {
+					oif = l.Attrs().Index
+				}
+			}
+		}
+	}
+	settle(ctx, k, ns, ap.Addr().Unmap(), oif)
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	var conn net.Conn
-	err := ns.Do(func() error {
+	err = ns.Do(func() error {
 		// The socket, and the name of a zone, belong to ns.
 		d := net.Dialer{Deadline: deadline}
 		c, err := d.DialContext(ctx, "tcp", addr)

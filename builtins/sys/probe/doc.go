@@ -4,6 +4,13 @@
 // reply, and a tiny TCP server answers every connection with the peer's
 // address or a fixed reply.
 //
+// Before its first packet, Ping and Connect settle the path to the
+// destination (path_linux.go): a link that has just come up drops what it
+// sends until the kernel's linkwatch work has run for it, so they read
+// each link on the way, across veth peers and bridges, which runs that
+// work at once on Linux 6.8 and later, and wait for what is still coming
+// up. docs/probes.md tells the whole story.
+//
 // Sockets are created on a thread switched into the namespace, and belong
 // to it from then on; only the creation needs the namespace. The server
 // instead runs in the namespace of its process: a process started with

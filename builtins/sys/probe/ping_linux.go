@@ -49,13 +49,15 @@ type pending struct {
 
 // Ping sends count ICMP echo requests to dst, an IPv4 or IPv6 address (a
 // link-local IPv6 address needs a zone, as in fe80::1%eth0), from a raw
-// socket in ns, and counts the replies. Requests go out at most 200ms
-// apart, and as soon as the previous request is answered; each waits up
-// to timeout for its reply. An unreachable destination is not an error:
+// socket in ns, and counts the replies. Before the first request it
+// settles the path to dst (see settle; k finds the namespaces of veth
+// peers, and may be nil). Requests go out at most 200ms apart, and as
+// soon as the previous request is answered; each waits up to timeout for
+// its reply. An unreachable destination is not an error:
 // it just answers fewer requests than were sent. The error is for bad
 // arguments, for a socket that cannot be opened or read, and for ctx
 // being done, in which case the counts so far are returned with it.
-func Ping(ctx context.Context, ns kernel.Namespace, dst string, count int, timeout time.Duration) (PingResult, error) {
+func Ping(ctx context.Context, k kernel.Kernel, ns kernel.Namespace, dst string, count int, timeout time.Duration) (PingResult, error) {
 	addr, err := netip.ParseAddr(dst)
 	if err != nil {
 		return PingResult{}, fmt.Errorf("ping: %q is not an IP address", dst)
@@ -154,6 +156,9 @@ func Ping(ctx context.Context, ns kernel.Namespace, dst string, count int, timeo
 			}
 		}
 	}()
+
+	oif, _ := strconv.Atoi(zone)
+	settle(ctx, k, ns, addr, oif)
 
 	var (
 		res     PingResult

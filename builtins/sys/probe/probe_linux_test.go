@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +83,7 @@ func TestPingLoopback(t *testing.T) {
 	ns := newNamespace(t, false)
 	for _, dst := range []string{"127.0.0.1", "::1", "::ffff:127.0.0.1"} {
 		start := time.Now()
-		res, err := Ping(context.Background(), ns, dst, 3, time.Second)
+		res, err := Ping(context.Background(), nil, ns, dst, 3, time.Second)
 		if err != nil {
 			t.Fatalf("Ping %s: %v", dst, err)
 		}
@@ -97,7 +98,7 @@ func TestPingLoopback(t *testing.T) {
 }
 
 func TestPingHost(t *testing.T) {
-	res, err := Ping(context.Background(), hostNamespace(t), "127.0.0.1", 1, time.Second)
+	res, err := Ping(context.Background(), nil, hostNamespace(t), "127.0.0.1", 1, time.Second)
 	if err != nil || res.Received != 1 {
 		t.Errorf("Ping 127.0.0.1 in host = %+v, %v", res, err)
 	}
@@ -110,7 +111,7 @@ func TestPingConcurrent(t *testing.T) {
 	results := make(chan PingResult, 4)
 	for range 4 {
 		go func() {
-			res, err := Ping(context.Background(), ns, "127.0.0.1", 5, time.Second)
+			res, err := Ping(context.Background(), nil, ns, "127.0.0.1", 5, time.Second)
 			results <- res
 			errc <- err
 		}()
@@ -128,7 +129,7 @@ func TestPingConcurrent(t *testing.T) {
 func TestPingNoRoute(t *testing.T) {
 	ns := newNamespace(t, false)
 	start := time.Now()
-	res, err := Ping(context.Background(), ns, "192.0.2.1", 3, 2*time.Second)
+	res, err := Ping(context.Background(), nil, ns, "192.0.2.1", 3, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestPingNoRoute(t *testing.T) {
 func TestPingTimeout(t *testing.T) {
 	ns := newNamespace(t, true)
 	start := time.Now()
-	res, err := Ping(context.Background(), ns, "10.99.0.2", 2, 300*time.Millisecond)
+	res, err := Ping(context.Background(), nil, ns, "10.99.0.2", 2, 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestPingCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	res, err := Ping(ctx, ns, "10.99.0.2", 1000, 5*time.Second)
+	res, err := Ping(ctx, nil, ns, "10.99.0.2", 1000, 5*time.Second)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Ping cancelled: err = %v", err)
 	}
@@ -188,7 +189,7 @@ func TestPingBadInput(t *testing.T) {
 		{"fe80::1", 1, time.Second, "ping: link-local address fe80::1 needs a zone, as in fe80::1%eth0"},
 		{"fe80::1%nsh-no-such-if", 1, time.Second, `ping: no interface "nsh-no-such-if" for the zone of fe80::1%nsh-no-such-if in namespace "host"`},
 	} {
-		_, err := Ping(context.Background(), ns, tc.dst, tc.count, tc.timeout)
+		_, err := Ping(context.Background(), nil, ns, tc.dst, tc.count, tc.timeout)
 		if err == nil || err.Error() != tc.err {
 			t.Errorf("Ping(%q, %d, %v): err = %v, want %q", tc.dst, tc.count, tc.timeout, err, tc.err)
 		}
@@ -208,7 +209,7 @@ func TestConnectErrors(t *testing.T) {
 		{"localhost:80", `"localhost:80" is not an address of the form ip:port`},
 		{"127.0.0.1", `"127.0.0.1" is not an address of the form ip:port`},
 	} {
-		res := Connect(ctx, ns, tc.addr, 300*time.Millisecond, nil)
+		res := Connect(ctx, nil, ns, tc.addr, 300*time.Millisecond, nil)
 		if res.OK || res.Error != tc.err {
 			t.Errorf("Connect(%q) = %+v, want error %q", tc.addr, res, tc.err)
 		}
@@ -217,7 +218,7 @@ func TestConnectErrors(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	res := Connect(cctx, ns, "10.99.0.2:80", 5*time.Second, nil)
+	res := Connect(cctx, nil, ns, "10.99.0.2:80", 5*time.Second, nil)
 	if res.OK || res.Error != "cancelled" || time.Since(start) > time.Second {
 		t.Errorf("Connect cancelled = %+v after %v", res, time.Since(start))
 	}
@@ -259,22 +260,22 @@ func TestServe(t *testing.T) {
 	ctx := context.Background()
 
 	for _, send := range [][]byte{nil, []byte("hello"), bytes.Repeat([]byte("x"), 200000)} {
-		res := Connect(ctx, ns, "127.0.0.1:7070", 2*time.Second, send)
+		res := Connect(ctx, nil, ns, "127.0.0.1:7070", 2*time.Second, send)
 		if !res.OK || res.Error != "" || res.Reply != res.Local || !strings.HasPrefix(res.Local, "127.0.0.1:") {
 			t.Errorf("Connect to the echo-address server, sending %d bytes = %+v, want the reply to be the local address", len(send), res)
 		}
 	}
-	res := Connect(ctx, ns, "[::1]:7070", 2*time.Second, []byte("ping"))
+	res := Connect(ctx, nil, ns, "[::1]:7070", 2*time.Second, []byte("ping"))
 	if !res.OK || res.Reply != pong || !strings.HasPrefix(res.Local, "[::1]:") {
 		t.Errorf("Connect to the fixed-reply server = %+v, want reply %q", res, pong)
 	}
-	res = Connect(ctx, ns, "127.0.0.1:7071", 2*time.Second, nil)
+	res = Connect(ctx, nil, ns, "127.0.0.1:7071", 2*time.Second, nil)
 	if !res.OK || res.Reply != "" || res.Error != "" {
 		t.Errorf("Connect to the empty-reply server = %+v", res)
 	}
 
 	// The servers are in ns, not in host.
-	if res := Connect(ctx, hostNamespace(t), "127.0.0.1:7071", time.Second, nil); res.OK && res.Reply == "" {
+	if res := Connect(ctx, nil, hostNamespace(t), "127.0.0.1:7071", time.Second, nil); res.OK && res.Reply == "" {
 		t.Errorf("the server of namespace %s answers in host", ns.Name())
 	}
 }
@@ -307,7 +308,7 @@ func TestServeInProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, ln, nil) }()
-	res := Connect(context.Background(), host, ln.Addr().String(), 2*time.Second, nil)
+	res := Connect(context.Background(), nil, host, ln.Addr().String(), 2*time.Second, nil)
 	if !res.OK || res.Reply != res.Local {
 		t.Errorf("Connect = %+v, want the reply to be the local address", res)
 	}
@@ -339,5 +340,104 @@ func TestServeArgs(t *testing.T) {
 	argv := ServeArgv("[::1]:80", &reply)
 	if !filepath.IsAbs(argv[0]) || strings.Join(argv[1:], " ") != "__nsh-serve -reply=-x y -- [::1]:80" {
 		t.Errorf("ServeArgv = %q", argv)
+	}
+}
+
+// freshPath makes a veth pair from a new namespace to a port of a bridge
+// with 10.98.0.1/24 in a second one, brings the links up (the port before
+// the pinger's end, so that the kernel treats the pinger's event as not
+// urgent) unless down names one to leave down, and returns the pinger's
+// kernel and namespace and the second namespace's handle.
+func freshPath(t *testing.T, down string) (kernel.Kernel, kernel.Namespace, kernel.Netlink) {
+	t.Helper()
+	k, a := kerneltest.Namespace(t, true)
+	_, b := kerneltest.Namespace(t, true)
+	ha, err := a.Netlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := b.Netlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "e"}, PeerName: "n", PeerNamespace: netlink.NsFd(b.Fd())}
+	if err := ha.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	if err := hb.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br"}}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := ha.LinkByName("e")
+	n, _ := hb.LinkByName("n")
+	br, _ := hb.LinkByName("br")
+	if e == nil || n == nil || br == nil {
+		t.Fatal("links not made")
+	}
+	ae, _ := netlink.ParseAddr("10.98.0.2/24")
+	abr, _ := netlink.ParseAddr("10.98.0.1/24")
+	for _, err := range []error{ha.AddrAdd(e, ae), hb.AddrAdd(br, abr), hb.LinkSetMaster(n, br)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		h kernel.Netlink
+		l netlink.Link
+	}{{hb, br}, {hb, n}, {ha, e}} {
+		if s.l.Attrs().Name == down {
+			continue
+		}
+		if err := s.h.LinkSetUp(s.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k, a, hb
+}
+
+// TestSettleFreshPath checks that settle leaves every link on a fresh path
+// operational: the pinger's end, its veth peer in another namespace, and
+// the bridge that peer is a port of; and that a ping right after the
+// links come up is answered within the default timeout.
+func TestSettleFreshPath(t *testing.T) {
+	for i := range 10 {
+		k, a, hb := freshPath(t, "")
+		settle(context.Background(), k, a, netip.MustParseAddr("10.98.0.1"), 0)
+		// A dump: reading one link would settle it (see settle).
+		ha, _ := a.Netlink()
+		for _, c := range []struct {
+			h    kernel.Netlink
+			name string
+		}{{ha, "e"}, {hb, "n"}, {hb, "br"}} {
+			links, err := c.h.LinkList()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range links {
+				if s := l.Attrs().OperState; l.Attrs().Name == c.name && s != netlink.OperUp {
+					t.Errorf("round %d: after settle, %s is %v, want up", i, c.name, s)
+				}
+			}
+		}
+
+		k, a, _ = freshPath(t, "")
+		res, err := Ping(context.Background(), k, a, "10.98.0.1", 1, time.Second)
+		if err != nil || res.Received != 1 {
+			t.Errorf("round %d: Ping 10.98.0.1 right after up = %+v, %v; want an answer", i, res, err)
+		}
+	}
+}
+
+// TestSettleDoesNotWaitForDownLinks checks that a path the kernel is not
+// bringing up (the peer is down, so the pinger's end has no carrier)
+// costs no wait: the probe fails in its timeout, not settleMax later.
+func TestSettleDoesNotWaitForDownLinks(t *testing.T) {
+	k, a, _ := freshPath(t, "n")
+	start := time.Now()
+	res, err := Ping(context.Background(), k, a, "10.98.0.1", 1, 300*time.Millisecond)
+	if err != nil || res.Received != 0 {
+		t.Errorf("Ping over a veth whose peer is down = %+v, %v; want no answer", res, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Ping over a veth whose peer is down took %v, want about its timeout", d)
 	}
 }
