@@ -292,3 +292,32 @@ func TestRenumberedLinkOnHost(t *testing.T) {
 		t.Errorf("down left namespace %s", v["X"])
 	}
 }
+
+// TestRenumberedLinkIndexTakenTwoProcesses is TestRenumberedLinkIndexTaken
+// with the move undone by one nsh and the veth's step by a later one: the
+// index the link came back with is journaled with the move's undo, so the
+// later process knows the link for nsh's own.
+func TestRenumberedLinkIndexTakenTwoProcesses(t *testing.T) {
+	requireRoot(t)
+	session := uniq("t")
+	downAtEnd(t, session)
+	v := identityVars()
+	i, _ := runRenumbered(t, writeLab(t, "taken2", lab(forwardLab, v)), "--sandbox", "--session", session)
+	sb := sandboxOf(t, session)
+	other := uniq("io")
+	ipIn(t, sb, "link", "add", other, "index", fmt.Sprint(i), "type", "bridge")
+
+	noForeignWarning(t, mustNsh(t, "undo", "--session", session))
+	if a := link(t, sb, v["A"]); a == nil || a.Attrs().Index == i {
+		t.Fatalf("undo of the move: %s is %v, want it back with another index than %d", v["A"], a, i)
+	}
+	r := mustNsh(t, "undo", "--session", session, "--steps", "2")
+	noForeignWarning(t, r)
+	if link(t, sb, v["A"]) != nil || link(t, sb, v["B"]) != nil {
+		t.Errorf("a later undo left the veth in the sandbox:\n%s", r)
+	}
+	if o := link(t, sb, other); o == nil || o.Attrs().Index != i {
+		t.Errorf("undo touched the link someone else made with index %d: %v", i, o)
+	}
+	mustNsh(t, "down", "--session", session)
+}

@@ -454,6 +454,10 @@ type LinkMove struct {
 	// ToIndex is the link's index in ToNS after the move, learned by
 	// Apply: what the kernel gave it there.
 	ToIndex int `json:"to_index,omitempty"`
+	// BackIndex is the index the link came back to NS with, learned by
+	// Revert where the kernel could not give it Index again (someone else
+	// had taken it meanwhile), and journaled with the undo (Recaller).
+	BackIndex int `json:"back_index,omitempty"`
 }
 
 func init() { Register("link.move", func() Op { return new(LinkMove) }) }
@@ -516,11 +520,22 @@ func (o *LinkMove) Revert(k kernel.Kernel) error {
 		return failed(what, err)
 	}
 	if back > 0 && o.Index > 0 && back != o.Index {
-		if ns, err := k.Namespace(o.NS); err == nil {
-			ns.Renumber(o.Name, o.Index, back)
-		}
+		o.BackIndex = back
+		o.Recall(k)
 	}
 	return nil
+}
+
+// Recall implements Recaller: a link that came back with another index
+// than it left with is known by that index to the reverts of older
+// operations on it (the add), in this process or a later one.
+func (o *LinkMove) Recall(k kernel.Kernel) {
+	if o.BackIndex <= 0 || o.Index <= 0 || o.BackIndex == o.Index {
+		return
+	}
+	if ns, err := k.Namespace(o.NS); err == nil {
+		ns.Renumber(o.Name, o.Index, o.BackIndex)
+	}
 }
 
 func nsLabel(ns string) string {

@@ -44,6 +44,16 @@ type Learner interface {
 	Learns()
 }
 
+// A Recaller operation learns something of the kernel while it is
+// reverted that the reverts of older operations need (a link that came
+// back with another index). The journal records its parameters again when
+// it is undone, and a session calls Recall, in journal order, for each
+// such undone operation when it is opened, so that a later process knows
+// it too.
+type Recaller interface {
+	Recall(k kernel.Kernel)
+}
+
 // An Independent operation's Revert does not depend on the Revert of any
 // other Independent operation, in either order, so a rollback may revert
 // a series of them together, with RevertAll (deleting many namespaces'

@@ -317,7 +317,9 @@ func (j *journal) newOp(st *Step, op ops.Op) (*Entry, error) {
 
 func (j *journal) mark(e *Entry, s OpState) error {
 	r := record{T: map[OpState]string{Done: "done", Failed: "fail", Undone: "undone"}[s], ID: e.ID}
-	if _, ok := e.Op.(ops.Learner); ok && s == Done {
+	_, learner := e.Op.(ops.Learner)
+	_, recaller := e.Op.(ops.Recaller)
+	if learner && s == Done || recaller && s == Undone {
 		args, err := ops.Encode(e.Op)
 		if err != nil {
 			return err

@@ -174,7 +174,20 @@ func Open(o Options) (*Session, error) {
 			s.K.HostGone(sb)
 		}
 	}
+	s.recall()
 	return s, nil
+}
+
+// recall tells the kernel, in journal order, what the reverts of earlier
+// processes learned (ops.Recaller), so that this one knows it too.
+func (s *Session) recall() {
+	for _, st := range s.j.steps {
+		for _, e := range st.Entries {
+			if r, ok := e.Op.(ops.Recaller); ok && e.State == Undone {
+				r.Recall(s.K)
+			}
+		}
+	}
 }
 
 // stale reports whether a session's journal was written before the
