@@ -3,27 +3,24 @@ package session
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/nshlab/nsh/builtins/ops"
 	"golang.org/x/sys/unix"
 )
 
-// hostLockName is the file, in RunDir, whose lock every session takes while
-// it applies or reverts an operation on state that sessions share
-// (ops.Shared): the machine's own namespace, for sessions without a
-// sandbox.
-const hostLockName = ".host.lock"
-
 // lockHost takes the lock of the machine's shared state, waiting for the
-// session that holds it, and returns its release.
+// session that holds it, and returns its release. The lock is a flock of
+// RunDir itself, which every session takes while it applies or reverts an
+// operation on state that sessions share (ops.Shared): the machine's own
+// namespace, for sessions without a sandbox. Locking the directory leaves
+// no file behind.
 func lockHost() (func(), error) {
 	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", RunDir, err)
 	}
-	f, err := os.OpenFile(filepath.Join(RunDir, hostLockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.Open(RunDir)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open the lock of the machine's shared state: %w", err)
+		return nil, fmt.Errorf("failed to open %s to lock the machine's shared state: %w", RunDir, err)
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
