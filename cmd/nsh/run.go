@@ -43,6 +43,7 @@ never touched; 'nsh down' removes it.`,
 			fs.Bool("explain", false, "print the iproute2/sysctl/iptables command of each change as it is made")
 			fs.Bool("rm", false, "tear the lab down when the script ends")
 			fs.Bool("keep", false, "keep what a failing script built (no rollback)")
+			netFlag(fs)
 		},
 		run: runRun,
 	})
@@ -58,6 +59,9 @@ func runRun(c *ctx) error {
 	script := c.args[0]
 	if _, err := os.Stat(script); err != nil {
 		return fmt.Errorf("cannot run %s: %w", script, err)
+	}
+	if err := checkNet(c); err != nil {
+		return err
 	}
 	name := flagString(c.fs, "session")
 	if name == "" {
