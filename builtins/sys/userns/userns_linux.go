@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"golang.org/x/sys/unix"
 )
 
@@ -272,6 +273,12 @@ func readHolder(d string) (holder, bool) {
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/user", h.pid), &st); err != nil || st.Ino != h.ino {
 		return h, false
 	}
+	// A holder that has exited but is not reaped yet still shows its
+	// user namespace (it is in its credentials), but no longer its mount
+	// namespace.
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", h.pid), &st); err != nil {
+		return h, false
+	}
 	return h, true
 }
 
@@ -297,6 +304,7 @@ func forgetLost(d string, h holder) {
 			busy = true
 			continue
 		}
+		stopProcesses(p)
 		os.RemoveAll(p)
 		lost = append(lost, fmt.Sprintf("%q", e.Name()))
 	}
@@ -313,6 +321,16 @@ func forgetLost(d string, h holder) {
 			who = fmt.Sprintf("the process that held your labs (pid %d)", h.pid)
 		}
 		fmt.Fprintf(os.Stderr, "nsh: warning: %s is gone (killed, or ended with your login), and everything your labs made went with it: forgot session %s\n", who, strings.Join(lost, ", "))
+	}
+}
+
+// stopProcesses kills the processes that a lost session started (spawn,
+// serve): they run on in namespaces of their own after the holder is
+// gone. Their pidfiles identify them, by their start time as well.
+func stopProcesses(session string) {
+	files, _ := filepath.Glob(filepath.Join(session, "*", "*.pid"))
+	for _, f := range files {
+		nsexec.Stop(f, unix.SIGKILL, 0)
 	}
 }
 
