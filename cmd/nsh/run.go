@@ -24,7 +24,8 @@ func init() {
 		summary: "build a lab from a script",
 		help: `
 Runs the script and leaves the lab up, as the tutorials' ip commands do.
-Every change is journaled under /run/nsh/SESSION; 'nsh undo' reverts the
+Every change is journaled under /run/nsh/SESSION (without root, under
+$XDG_RUNTIME_DIR/nsh: docs/rootless.md); 'nsh undo' reverts the
 newest steps and 'nsh down' the whole session, from any process, even
 after nsh was killed.
 
