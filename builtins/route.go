@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/session"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
@@ -126,6 +127,11 @@ func doSysctl(thread *starlark.Thread, ns starlark.Value, key string, value star
 	}
 	old, err := ops.ReadSysctl(kns, norm)
 	if err != nil {
+		if _, rootless := session.Rootless(); rootless && (nsName == session.Host || nsName == "") {
+			// The stand-in for the machine is a namespace of its own, which
+			// lacks the sysctls that only the machine's namespace has.
+			return nil, fmt.Errorf("unknown sysctl %q in %s: nsh runs without root, and host is a namespace of yours, not the machine's; a sysctl of the machine's own namespace needs nsh run as root", norm, nsLabel(nsName))
+		}
 		return nil, fmt.Errorf("unknown sysctl %q in %s", norm, nsLabel(nsName))
 	}
 	if value == starlark.None {

@@ -2,9 +2,7 @@ package tests
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -219,48 +217,4 @@ func TestMissingDriver(t *testing.T) {
 			assertClean(t, before)
 		})
 	}
-}
-
-// TestNotRoot runs nsh as user nobody: it must say it has to run as root,
-// in one line, and change nothing.
-func TestNotRoot(t *testing.T) {
-	requireRoot(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv (util-linux)")
-	}
-	before := snapshot(t)
-	dir, err := os.MkdirTemp("", "nsh-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "nsh")
-	data, err := os.ReadFile(nshBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(dir, "lab.star")
-	os.WriteFile(script, []byte(fmt.Sprintf("netns(%q)\n", uniq("nr"))), 0o644)
-	for _, args := range [][]string{{"run", script, "--sandbox"}, {"run", script}, {"down", "--session", "lab"}, {"undo", "--session", "lab"}} {
-		cmd := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("nsh %v as nobody succeeded:\n%s", args, out)
-			continue
-		}
-		msg := strings.TrimSpace(string(out))
-		if !strings.Contains(msg, "must run as root") {
-			t.Errorf("nsh %v as nobody: %q does not say it must run as root", args, msg)
-		}
-		if strings.Contains(msg, "\n") {
-			t.Errorf("nsh %v as nobody: error is not one line: %q", args, msg)
-		}
-	}
-	assertClean(t, before)
 }

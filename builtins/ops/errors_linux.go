@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/userns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,9 @@ func reason(err error) string {
 	case errors.Is(err, kernel.ErrNoNamespace):
 		return "no such namespace"
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		if userns.Dir() != "" {
+			return "operation not permitted: only the machine's root may do this, and nsh runs without root (in a user namespace of yours); run nsh as root for it"
+		}
 		return "operation not permitted (nsh must run as root)"
 	case errors.Is(err, unix.EEXIST):
 		return "it already exists"

@@ -1,4 +1,5 @@
-// Package session owns an nsh session: its directory under /run/nsh, the
+// Package session owns an nsh session: its directory under /run/nsh (for
+// nsh without root, in the user's runtime directory: rootless.go), the
 // exclusive lock that keeps a second nsh out, the write-ahead journal of
 // operations grouped into steps, and the sandbox that stands in for host.
 //

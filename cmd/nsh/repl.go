@@ -45,6 +45,7 @@ reverting that statement.`,
 			fs.Bool("sandbox", false, "run a new session in a private namespace that stands in for host")
 			fs.Bool("explain", false, "print the iproute2/sysctl/iptables command of each change as it is made")
 			fs.Bool("rm", false, "tear the lab down when the REPL ends")
+			netFlag(fs)
 		},
 		run: runREPL,
 	})
@@ -53,6 +54,9 @@ reverting that statement.`,
 func runREPL(c *ctx) error {
 	if len(c.args) != 0 {
 		return usageError{"the REPL takes no arguments (to run a script: nsh run LAB.star)"}
+	}
+	if err := checkNet(c); err != nil {
+		return err
 	}
 	name := flagString(c.fs, "session")
 	opts := session.Options{Name: name, Sandbox: flagBool(c.fs, "sandbox"), Script: "<repl>"}

@@ -24,7 +24,8 @@ func init() {
 		summary: "build a lab from a script",
 		help: `
 Runs the script and leaves the lab up, as the tutorials' ip commands do.
-Every change is journaled under /run/nsh/SESSION; 'nsh undo' reverts the
+Every change is journaled under /run/nsh/SESSION (without root, under
+$XDG_RUNTIME_DIR/nsh: docs/rootless.md); 'nsh undo' reverts the
 newest steps and 'nsh down' the whole session, from any process, even
 after nsh was killed.
 
@@ -43,6 +44,7 @@ never touched; 'nsh down' removes it.`,
 			fs.Bool("explain", false, "print the iproute2/sysctl/iptables command of each change as it is made")
 			fs.Bool("rm", false, "tear the lab down when the script ends")
 			fs.Bool("keep", false, "keep what a failing script built (no rollback)")
+			netFlag(fs)
 		},
 		run: runRun,
 	})
@@ -58,6 +60,9 @@ func runRun(c *ctx) error {
 	script := c.args[0]
 	if _, err := os.Stat(script); err != nil {
 		return fmt.Errorf("cannot run %s: %w", script, err)
+	}
+	if err := checkNet(c); err != nil {
+		return err
 	}
 	name := flagString(c.fs, "session")
 	if name == "" {

@@ -14,8 +14,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetnsRunDir is where named namespaces are pinned, as with `ip netns add`.
-const NetnsRunDir = "/run/netns"
+// NetnsRunDir is where named namespaces are pinned, as with `ip netns add`:
+// /run/netns, unless SetPinDir moved it.
+var NetnsRunDir = "/run/netns"
+
+// SetPinDir makes nsh pin named namespaces in dir instead of /run/netns,
+// and makes the mount namespace nsh runs in the one whose pins count,
+// where otherwise it pins in the machine's (that of PID 1). It serves nsh
+// without root (package userns), which runs in a mount namespace of the
+// user's own: there /run/netns is the machine's, closed to the user, and
+// the machine's mount namespace cannot be entered. Call it before the
+// first Kernel is made.
+func SetPinDir(dir string) {
+	NetnsRunDir = dir
+	machineMnt = func() int { return -1 }
+}
 
 // HostName is the name by which scripts refer to the session's host
 // namespace.
