@@ -159,6 +159,12 @@ type Netlink interface {
 	// RouteGetWithOptions asks which route a packet to dst takes (ip
 	// route get), for probes that settle their path first.
 	RouteGetWithOptions(dst net.IP, opts *netlink.RouteGetOptions) ([]netlink.Route, error)
+	// QdiscList, QdiscReplace and QdiscDel read and change a link's
+	// queueing disciplines (tc qdisc show, replace, del). The kernel
+	// answers ENOENT for a kind of qdisc it has no module of.
+	QdiscList(link netlink.Link) ([]netlink.Qdisc, error)
+	QdiscReplace(qdisc netlink.Qdisc) error
+	QdiscDel(qdisc netlink.Qdisc) error
 }
 
 var _ Netlink = (*netlink.Handle)(nil)
