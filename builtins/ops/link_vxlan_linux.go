@@ -56,7 +56,7 @@ func (x *Vxlan) Check(o *LinkAdd) error {
 	}
 	var fam []net.IP
 	for _, a := range []struct {
-		name, v string
+		name, v   string
 		multicast bool // must be, or must not be, multicast
 	}{{"remote", x.Remote, false}, {"local", x.Local, false}, {"group", x.Group, true}} {
 		if a.v == "" {
