@@ -112,6 +112,9 @@ type Namespace interface {
 	// Iptables returns the iptables of the namespace, run through the
 	// binary at bin (or the one ipt.Find selects, if bin is "" or gone).
 	Iptables(bin string) (Iptables, error)
+	// Ip6tables returns the ip6tables of the namespace, run through the
+	// binary at bin (or the one ipt.Find6 selects, if bin is "" or gone).
+	Ip6tables(bin string) (Iptables, error)
 
 	// Known, Remember and ForgetLink hold what nsh knows of the links it
 	// created in the namespace (see LinkInfo).

@@ -108,6 +108,15 @@ func (n *linuxNamespace) Iptables(bin string) (Iptables, error) {
 	return &linuxIptables{h: h, ns: n}, nil
 }
 
+// Ip6tables implements Namespace.
+func (n *linuxNamespace) Ip6tables(bin string) (Iptables, error) {
+	h, err := ipt.Open6(bin)
+	if err != nil {
+		return nil, err
+	}
+	return &linuxIptables{h: h, ns: n}, nil
+}
+
 // linuxIptables runs an iptables binary in a namespace: each call on a
 // thread switched into it, which the iptables child inherits.
 type linuxIptables struct {
