@@ -238,7 +238,7 @@ func (o *QdiscSet) Apply(k kernel.Kernel) error {
 	old := learn(cur)
 	if old == nil {
 		return fmt.Errorf("failed to %s: it has a root qdisc %s %s that nsh did not set and could not restore exactly (it may have classes and filters): remove it first (tc qdisc del dev %s root)",
-			o.what(), cur.Type(), netlink.HandleStr(cur.Attrs().Handle), shellQuote(o.Link))
+			o.what(), cur.Type(), tcHandle(cur.Attrs().Handle), shellQuote(o.Link))
 	}
 	q, err := o.qdisc(a.Index)
 	if err != nil {
@@ -290,7 +290,7 @@ func (o *QdiscSet) Revert(k kernel.Kernel) error {
 	if o.Set != nil && !o.Set.same(cur) {
 		kind := "none"
 		if cur != nil {
-			kind = cur.Type() + " " + netlink.HandleStr(cur.Attrs().Handle)
+			kind = cur.Type() + " " + tcHandle(cur.Attrs().Handle)
 		}
 		return &Warning{Msg: fmt.Sprintf("the root qdisc of link %q%s is %s, not the %s nsh set: someone changed it since, so nsh left it (it was %s before nsh)",
 			o.Link, inNSOrHost(o.NS), kind, o.Qdisc, o.Old.Kind)}
@@ -366,3 +366,13 @@ func formatUsec(us uint32) string {
 }
 
 func formatPct(p float64) string { return strconv.FormatFloat(p, 'g', -1, 64) + "%" }
+
+// tcHandle writes a qdisc's handle as tc shows it: 8001:, or 0: for the
+// kernel's own.
+func tcHandle(h uint32) string {
+	major, minor := netlink.MajorMinor(h)
+	if minor == 0 {
+		return strconv.FormatUint(uint64(major), 16) + ":"
+	}
+	return strconv.FormatUint(uint64(major), 16) + ":" + strconv.FormatUint(uint64(minor), 16)
+}
