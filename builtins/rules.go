@@ -487,9 +487,9 @@ func forwardingOff(env *Env, nsName, what, family string) string {
 	if err != nil {
 		return ""
 	}
-	key, fam, famArg := "net.ipv4.ip_forward", "IPv4", ""
+	key, fam, famArg := "net.ipv4.ip_forward", "", ""
 	if family == ipt.IPv6 {
-		key, fam, famArg = forwardKeys["ipv6"], "IPv6", `family = "ipv6"`
+		key, fam, famArg = forwardKeys["ipv6"], "IPv6 ", `family = "ipv6"`
 	}
 	if v, err := ops.ReadSysctl(kns, key); err != nil || v != "0" {
 		return ""
@@ -502,7 +502,7 @@ func forwardingOff(env *Env, nsName, what, family string) string {
 		args = append(args, famArg)
 	}
 	call := "ip_forward(" + strings.Join(args, ", ") + ")"
-	return fmt.Sprintf("%s in %s: %s is 0 there, so %s does not forward the %s packets this rule is for, and connections through it just time out; "+
+	return fmt.Sprintf("%s in %s: %s is 0 there, so %s does not forward the %spackets this rule is for, and connections through it just time out; "+
 		"turn forwarding on with %s (= sysctl -w %s=1; nsh down restores it)", what, nsLabel(nsName), key, nsLabel(nsName), fam, call, key)
 }
 
