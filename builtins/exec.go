@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -389,12 +390,13 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}), nil
 }
 
-// serve(ns, addr, reply=None) -> process
+// serve(ns, addr, reply=None, sink=False) -> process
 func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var ns starlark.Value
 	var addr string
 	var reply starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "addr", &addr, "reply?", &reply); err != nil {
+	sink := false
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns", &ns, "addr", &addr, "reply?", &reply, "sink?", &sink); err != nil {
 		return nil, err
 	}
 	env, nsName, err := envAndNS(thread, ns)
@@ -408,13 +410,20 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, err
 	}
+	argv := probe.ServeArgv(addr, rp)
+	if sink {
+		if rp != nil {
+			return nil, errors.New("reply and sink exclude each other: a sink replies with what it received")
+		}
+		argv = probe.ServeSinkArgv(addr)
+	}
 	// The server counts as started only once it listens, so that a
 	// connect() right after serve() does not race it; if it does not,
 	// serve() changes nothing.
 	var p *Process
 	err = env.Session.Atomic(func() error {
 		var err error
-		if p, err = env.spawn(nsName, probe.ServeArgv(addr, rp), nil); err != nil {
+		if p, err = env.spawn(nsName, argv, nil); err != nil {
 			return err
 		}
 		return p.listening(addr)

@@ -26,11 +26,11 @@ type HelpFamily struct {
 // HelpFamilies are the families help() lists, in order. Every builtin nsh
 // predeclares is in one of them.
 var HelpFamilies = []HelpFamily{
-	{"Namespaces and links", []string{"netns", "veth", "bridge", "dummy", "macvlan", "has_driver", "host", "link"}},
+	{"Namespaces and links", []string{"netns", "veth", "bridge", "dummy", "macvlan", "vxlan", "vlan", "tap", "tun", "has_driver", "host", "link"}},
 	{"Addresses, routes and sysctls", []string{"link.addr", "route", "sysctl", "ip_forward"}},
-	{"Firewall", []string{"masquerade", "dnat", "iptables", "rule"}},
+	{"Firewall", []string{"masquerade", "dnat", "iptables", "ip6tables", "rule"}},
 	{"Processes", []string{"exec_in", "spawn", "process", "result"}},
-	{"Probes", []string{"ping", "connect", "serve"}},
+	{"Probes", []string{"ping", "connect", "serve", "throughput"}},
 	{"Session", []string{"step", "undo", "journal", "lookup", "help"}},
 }
 

@@ -23,6 +23,10 @@ var linkBuiltins = map[string]linkUnpacker{
 	"bridge":  unpackPlain(func() ops.LinkKind { return new(ops.Bridge) }),
 	"dummy":   unpackPlain(func() ops.LinkKind { return new(ops.Dummy) }),
 	"macvlan": unpackMacvlan,
+	"vxlan":   unpackVxlan,
+	"vlan":    unpackVlan,
+	"tap":     unpackPlain(func() ops.LinkKind { return new(ops.Tap) }),
+	"tun":     unpackPlain(func() ops.LinkKind { return new(ops.Tun) }),
 }
 
 func init() {
@@ -98,4 +102,108 @@ func unpackMacvlan(thread *starlark.Thread, fn string, args starlark.Tuple, kwar
 			name, parentLink.name, nsLabel(parentLink.ns), nsLabel(nsName))
 	}
 	return env, &ops.LinkAdd{NS: nsName, Name: name, Type: &ops.Macvlan{Parent: parentName, Mode: mode}}, nil
+}
+
+// underlay unpacks a link argument that names a link beside the new one
+// (a vlan's parent, a vxlan's dev): a link value or a name. A link value
+// sets ns where it is None, and must be in ns otherwise (checked by
+// sameNS once ns is resolved).
+func underlay(v starlark.Value, param string, ns *starlark.Value) (string, *Link, error) {
+	switch p := v.(type) {
+	case starlark.NoneType:
+		return "", nil, nil
+	case *Link:
+		if *ns == starlark.None {
+			*ns = starlark.String(p.ns)
+		}
+		return p.name, p, nil
+	case starlark.String:
+		return string(p), nil, nil
+	}
+	return "", nil, fmt.Errorf("for parameter %s: got %s, want link or string", param, v.Type())
+}
+
+// sameNS refuses an underlay link in another namespace than the new link.
+func sameNS(kind, name, param string, l *Link, nsName string) error {
+	if l != nil && l.ns != nsName {
+		return fmt.Errorf("%s %q: its %s %q is in %s, not in %s: make the %s beside its %s, then move it",
+			kind, name, param, l.name, nsLabel(l.ns), nsLabel(nsName), kind, param)
+	}
+	return nil
+}
+
+// unpackVxlan unpacks vxlan(name, id, remote=None, local=None,
+// group=None, dev=None, port=4789, ns=host). A dev link sets NS where it
+// is not given.
+func unpackVxlan(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (*Env, *ops.LinkAdd, error) {
+	var name string
+	var id starlark.Int
+	var remote, local, group, dev, ns starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
+	port := 4789
+	if err := starlark.UnpackArgs(fn, args, kwargs, "name", &name, "id", &id, "remote?", &remote, "local?", &local,
+		"group?", &group, "dev?", &dev, "port?", &port, "ns?", &ns); err != nil {
+		return nil, nil, err
+	}
+	vni, ok := id.Int64()
+	if !ok || vni < 0 || vni > ops.MaxVNI {
+		return nil, nil, fmt.Errorf("vxlan %q: bad id %s: a VNI is 0 to %d (24 bits)", name, id, ops.MaxVNI)
+	}
+	x := &ops.Vxlan{ID: int(vni), Port: port}
+	for _, a := range []struct {
+		v     starlark.Value
+		param string
+		to    *string
+	}{{remote, "remote", &x.Remote}, {local, "local", &x.Local}, {group, "group", &x.Group}} {
+		s, err := optString(a.v, a.param)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s != nil {
+			*a.to = *s
+		}
+	}
+	devName, devLink, err := underlay(dev, "dev", &ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	x.Dev = devName
+	env, nsName, err := envAndNS(thread, ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sameNS("vxlan", name, "dev", devLink, nsName); err != nil {
+		return nil, nil, err
+	}
+	return env, &ops.LinkAdd{NS: nsName, Name: name, Type: x}, nil
+}
+
+// unpackVlan unpacks vlan(name, parent, id, ns=host). A parent link sets
+// NS where it is not given.
+func unpackVlan(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (*Env, *ops.LinkAdd, error) {
+	var name string
+	var parent starlark.Value
+	var id starlark.Int
+	var ns starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(fn, args, kwargs, "name", &name, "parent", &parent, "id", &id, "ns?", &ns); err != nil {
+		return nil, nil, err
+	}
+	vid, ok := id.Int64()
+	if !ok || vid < 0 || vid > ops.MaxVLAN {
+		return nil, nil, fmt.Errorf("vlan %q: bad id %s: a VLAN ID is 0 to %d (12 bits; 4095 is reserved)", name, id, ops.MaxVLAN)
+	}
+	if parent == starlark.None {
+		return nil, nil, fmt.Errorf("vlan %q: parent is None: give the link that carries the VLAN", name)
+	}
+	pName, pLink, err := underlay(parent, "parent", &ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, nsName, err := envAndNS(thread, ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sameNS("vlan", name, "parent", pLink, nsName); err != nil {
+		return nil, nil, err
+	}
+	return env, &ops.LinkAdd{NS: nsName, Name: name, Type: &ops.Vlan{Parent: pName, ID: int(vid)}}, nil
 }

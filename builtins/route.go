@@ -7,6 +7,7 @@ import (
 
 	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/ipt"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"go.starlark.net/starlark"
 )
@@ -157,21 +158,38 @@ func doSysctl(thread *starlark.Thread, ns starlark.Value, key string, value star
 	return starlark.String(old), nil
 }
 
-// ip_forward(ns=host, on=True)
+// forwardKeys are the sysctls that turn forwarding on, by family:
+// net.ipv4.ip_forward, and net.ipv6.conf.all.forwarding (which the
+// kernel copies to every link's and to default's).
+var forwardKeys = map[string]string{
+	"ipv4": "net.ipv4.ip_forward",
+	"ipv6": "net.ipv6.conf.all.forwarding",
+}
+
+// ip_forward(ns=host, on=True, family="ipv4")
 func ipForward(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var ns starlark.Value = starlark.None
 	on := true
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns?", &ns, "on?", &on); err != nil {
+	family := "ipv4"
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "ns?", &ns, "on?", &on, "family?", &family); err != nil {
 		return nil, err
+	}
+	key, ok := forwardKeys[family]
+	if !ok {
+		return nil, fmt.Errorf("bad family %q: want \"ipv4\" or \"ipv6\"", family)
 	}
 	if ns == starlark.None {
 		ns = starlark.String(kernel.HostName)
 	}
-	old, err := doSysctl(thread, ns, "net.ipv4.ip_forward", starlark.Bool(on))
+	old, err := doSysctl(thread, ns, key, starlark.Bool(on))
 	if err == nil && on {
 		if env, eerr := envOf(thread); eerr == nil {
 			if name, nerr := env.nsName(ns, "ns"); nerr == nil {
-				checkForwarding(thread, name) // rules.go: warn if FORWARD drops
+				fam := ""
+				if family == "ipv6" {
+					fam = ipt.IPv6
+				}
+				checkForwarding(thread, name, fam) // rules.go: warn if FORWARD drops
 			}
 		}
 	}

@@ -19,6 +19,7 @@ func init() {
 		starlark.NewBuiltin("masquerade", masqueradeBuiltin),
 		starlark.NewBuiltin("dnat", dnatBuiltin),
 		starlark.NewBuiltin("iptables", iptablesBuiltin),
+		starlark.NewBuiltin("ip6tables", iptablesBuiltin),
 	} {
 		extra[b.Name()] = b
 	}
@@ -32,6 +33,8 @@ type Rule struct {
 	table string
 	chain string
 	args  []string
+	// family is "ipv6" for a rule of ip6tables, "" for one of iptables.
+	family string
 }
 
 var (
@@ -46,7 +49,7 @@ func (r *Rule) Truth() starlark.Bool  { return true }
 func (r *Rule) Hash() (uint32, error) { return starlark.String(r.key()).Hash() }
 
 func (r *Rule) key() string {
-	return r.ns + "\x00" + r.table + "\x00" + r.chain + "\x00" + strings.Join(r.args, "\x00")
+	return r.family + "\x00" + r.ns + "\x00" + r.table + "\x00" + r.chain + "\x00" + strings.Join(r.args, "\x00")
 }
 
 // CompareSameType implements starlark.Comparable: rules with the same
@@ -70,18 +73,24 @@ func (r *Rule) Attr(name string) (starlark.Value, error) {
 		return starlark.NewList(l), nil
 	case "ns":
 		return r.env.netns(r.ns), nil
+	case "family":
+		if r.family == "" {
+			return starlark.String("ipv4"), nil
+		}
+		return starlark.String(r.family), nil
 	}
 	return nil, nil
 }
 
 // AttrNames implements starlark.HasAttrs.
-func (r *Rule) AttrNames() []string { return []string{"args", "chain", "ns", "table"} }
+func (r *Rule) AttrNames() []string { return []string{"args", "chain", "family", "ns", "table"} }
 
 // ruleSpec is a rule that a builtin has built but not yet added.
 type ruleSpec struct {
 	table, chain string
 	args         []string // without the session's comment
 	insert       bool
+	family       string // ipt.IPv6 for ip6tables, "" for iptables
 }
 
 // masquerade(src, ns=host, out=None, not_out=None) -> rule
@@ -99,13 +108,14 @@ func masqueradeBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	checkForwarding(thread, nsName)
-	checkForwardingOn(thread, nsName, "masquerade")
+	checkForwarding(thread, nsName, spec.family)
+	checkForwardingOn(thread, nsName, "masquerade", spec.family)
 	return rules[0], nil
 }
 
 func masqueradeSpec(src string, out, notOut starlark.Value) (ruleSpec, error) {
-	if err := ipt.CheckNet(src, "src"); err != nil {
+	family := ipt.FamilyOf(src)
+	if err := checkNet(src, "src", family); err != nil {
 		return ruleSpec{}, err
 	}
 	args := []string{"-s", src}
@@ -126,7 +136,15 @@ func masqueradeSpec(src string, out, notOut starlark.Value) (ruleSpec, error) {
 		args = append(args, "!", "-o", no)
 	}
 	args = append(args, "-j", "MASQUERADE")
-	return ruleSpec{table: "nat", chain: "POSTROUTING", args: args}, nil
+	return ruleSpec{table: "nat", chain: "POSTROUTING", args: args, family: family}, nil
+}
+
+// checkNet checks an address or network of a rule of the family.
+func checkNet(s, what, family string) error {
+	if family == ipt.IPv6 {
+		return ipt.CheckNet6(s, what)
+	}
+	return ipt.CheckNet(s, what)
 }
 
 // ifName unpacks an interface argument: a link, a name, or None.
@@ -166,8 +184,8 @@ func dnatBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	checkForwarding(thread, nsName)
-	checkForwardingOn(thread, nsName, "dnat")
+	checkForwarding(thread, nsName, specs[0].family)
+	checkForwardingOn(thread, nsName, "dnat", specs[0].family)
 	l := make([]starlark.Value, len(rules))
 	for i, r := range rules {
 		l[i] = r
@@ -187,20 +205,28 @@ func dnatSpecs(port starlark.Value, to string, dst starlark.Value, proto string,
 	if err := ipt.CheckProto(proto); err != nil {
 		return nil, err
 	}
-	if _, _, err := ipt.ParseHostPort(to, "to"); err != nil {
+	family := ipt.FamilyOf(to)
+	if family == ipt.IPv6 {
+		if _, _, err := ipt.ParseHostPort6(to, "to"); err != nil {
+			return nil, err
+		}
+	} else if _, _, err := ipt.ParseHostPort(to, "to"); err != nil {
 		return nil, err
 	}
 	var match []string
 	if d, err := optString(dst, "dst"); err != nil {
 		return nil, err
 	} else if d != nil {
-		if err := ipt.CheckNet(*d, "dst"); err != nil {
+		if ipt.FamilyOf(*d) != family {
+			return nil, fmt.Errorf("bad dst %q: to %q is of the other IP version (a rule is of iptables or of ip6tables)", *d, to)
+		}
+		if err := checkNet(*d, "dst", family); err != nil {
 			return nil, err
 		}
 		match = []string{"-d", *d}
 	}
 	rest := []string{"-p", proto, "-m", proto, "--dport", fmt.Sprint(n), "-j", "DNAT", "--to-destination", to}
-	specs := []ruleSpec{{table: "nat", chain: "PREROUTING", args: append(append([]string{}, match...), rest...)}}
+	specs := []ruleSpec{{table: "nat", chain: "PREROUTING", args: append(append([]string{}, match...), rest...), family: family}}
 	if local {
 		out := append([]string{}, match...)
 		if dst == starlark.None {
@@ -209,12 +235,13 @@ func dnatSpecs(port starlark.Value, to string, dst starlark.Value, proto string,
 			// machine that NS connects to.
 			out = append(out, "-m", "addrtype", "--dst-type", "LOCAL")
 		}
-		specs = append(specs, ruleSpec{table: "nat", chain: "OUTPUT", args: append(out, rest...)})
+		specs = append(specs, ruleSpec{table: "nat", chain: "OUTPUT", args: append(out, rest...), family: family})
 	}
 	return specs, nil
 }
 
-// iptables(table, chain, args, ns=host, insert=False) -> rule
+// iptables(table, chain, args, ns=host, insert=False) -> rule, and
+// ip6tables(...) the same for IPv6.
 func iptablesBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var table, chain string
 	var argv starlark.Value
@@ -226,6 +253,9 @@ func iptablesBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	spec, err := iptablesSpec(table, chain, argv, insert)
 	if err != nil {
 		return nil, err
+	}
+	if b.Name() == "ip6tables" {
+		spec.family = ipt.IPv6
 	}
 	rules, _, err := addRules(thread, ns, []ruleSpec{spec})
 	if err != nil {
@@ -291,14 +321,14 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 	if err != nil {
 		return nil, "", err
 	}
-	h, err := kns.Iptables("")
-	if err != nil {
-		return nil, "", err
-	}
 	built := make([]*ops.IptRule, len(specs))
 	for i, sp := range specs {
+		h, err := iptablesOf(kns, sp.family)
+		if err != nil {
+			return nil, "", err
+		}
 		op := &ops.IptRule{NS: nsName, Table: sp.table, Chain: sp.chain, Insert: sp.insert, Bin: h.Path(),
-			Args: ipt.WithComment(sp.args, env.Session.Name)}
+			Args: ipt.WithComment(sp.args, env.Session.Name), Family: sp.family}
 		if err := checkRule(h, op, sp.args); err != nil {
 			return nil, "", err
 		}
@@ -310,7 +340,7 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 			if err := env.apply(op); err != nil {
 				return err
 			}
-			rules = append(rules, &Rule{env: env, op: op, ns: nsName, table: op.Table, chain: op.Chain, args: op.Args})
+			rules = append(rules, &Rule{env: env, op: op, ns: nsName, table: op.Table, chain: op.Chain, args: op.Args, family: op.Family})
 		}
 		return nil
 	})
@@ -318,6 +348,14 @@ func addRules(thread *starlark.Thread, nsv starlark.Value, specs []ruleSpec) ([]
 		return nil, "", err
 	}
 	return rules, nsName, nil
+}
+
+// iptablesOf returns the iptables of a namespace, or its ip6tables.
+func iptablesOf(kns kernel.Namespace, family string) (kernel.Iptables, error) {
+	if family == ipt.IPv6 {
+		return kns.Ip6tables("")
+	}
+	return kns.Iptables("")
 }
 
 // checkRule asks iptables, without changing anything, whether the rule's
@@ -343,8 +381,9 @@ func checkRule(h kernel.Iptables, op *ops.IptRule, args []string) error {
 var forwardChecked sync.Map
 
 type forwardKey struct {
-	s  *session.Session
-	ns string
+	s      *session.Session
+	ns     string
+	family string
 }
 
 // checkForwarding warns when the namespace that a lab makes forward
@@ -353,25 +392,25 @@ type forwardKey struct {
 // bridge-nf-call-iptables=1, which sends even traffic between the ports of
 // one bridge through FORWARD. It changes nothing: the fix is the
 // session's to apply (forward_accept in @nsh//firewall.star).
-func checkForwarding(thread *starlark.Thread, nsName string) {
+func checkForwarding(thread *starlark.Thread, nsName, family string) {
 	env, err := envOf(thread)
 	if err != nil {
 		return
 	}
-	if _, done := forwardChecked.LoadOrStore(forwardKey{env.Session, nsName}, true); done {
+	if _, done := forwardChecked.LoadOrStore(forwardKey{env.Session, nsName, family}, true); done {
 		return
 	}
-	if msg := forwardingProblem(env, nsName); msg != "" {
+	if msg := forwardingProblem(env, nsName, family); msg != "" {
 		env.Session.Warn(msg)
 	}
 }
 
-func forwardingProblem(env *Env, nsName string) string {
+func forwardingProblem(env *Env, nsName, family string) string {
 	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
 		return ""
 	}
-	h, err := kns.Iptables("")
+	h, err := iptablesOf(kns, family)
 	if err != nil {
 		return ""
 	}
@@ -404,6 +443,9 @@ func forwardingProblem(env *Env, nsName string) string {
 		}
 	}
 	where := nsLabel(nsName)
+	if family == ipt.IPv6 {
+		where += " (ip6tables)"
+	}
 	msg := fmt.Sprintf("the FORWARD chain of %s has policy %s (Docker sets this), so the packets this lab forwards are silently dropped; "+
 		"let them through with load(\"@nsh//firewall.star\", \"forward_accept\") and forward_accept(%q%s) "+
 		"(= iptables -I FORWARD 1 -i DEV -j ACCEPT and -o DEV; nsh down removes them)",
@@ -424,15 +466,15 @@ var forwardOnChecked sync.Map
 // for packets the namespace routes on, and without forwarding the kernel
 // drops them, so connections time out with nothing to say why. It changes
 // nothing, and warns once per session and namespace.
-func checkForwardingOn(thread *starlark.Thread, nsName, what string) {
+func checkForwardingOn(thread *starlark.Thread, nsName, what, family string) {
 	env, err := envOf(thread)
 	if err != nil {
 		return
 	}
-	if _, done := forwardOnChecked.LoadOrStore(forwardKey{env.Session, nsName}, true); done {
+	if _, done := forwardOnChecked.LoadOrStore(forwardKey{env.Session, nsName, family}, true); done {
 		return
 	}
-	if msg := forwardingOff(env, nsName, what); msg != "" {
+	if msg := forwardingOff(env, nsName, what, family); msg != "" {
 		if thread.CallStackDepth() > 1 {
 			msg = thread.CallFrame(1).Pos.String() + ": " + msg
 		}
@@ -440,20 +482,28 @@ func checkForwardingOn(thread *starlark.Thread, nsName, what string) {
 	}
 }
 
-func forwardingOff(env *Env, nsName, what string) string {
+func forwardingOff(env *Env, nsName, what, family string) string {
 	kns, err := env.kern().Namespace(nsName)
 	if err != nil {
 		return ""
 	}
-	if v, err := ops.ReadSysctl(kns, "net.ipv4.ip_forward"); err != nil || v != "0" {
+	key, fam, famArg := "net.ipv4.ip_forward", "", ""
+	if family == ipt.IPv6 {
+		key, fam, famArg = forwardKeys["ipv6"], "IPv6 ", `family = "ipv6"`
+	}
+	if v, err := ops.ReadSysctl(kns, key); err != nil || v != "0" {
 		return ""
 	}
-	call := "ip_forward()"
+	var args []string
 	if nsName != kernel.HostName {
-		call = fmt.Sprintf("ip_forward(%q)", nsName)
+		args = append(args, fmt.Sprintf("%q", nsName))
 	}
-	return fmt.Sprintf("%s in %s: net.ipv4.ip_forward is 0 there, so %s does not forward the packets this rule is for, and connections through it just time out; "+
-		"turn forwarding on with %s (= sysctl -w net.ipv4.ip_forward=1; nsh down restores it)", what, nsLabel(nsName), nsLabel(nsName), call)
+	if famArg != "" {
+		args = append(args, famArg)
+	}
+	call := "ip_forward(" + strings.Join(args, ", ") + ")"
+	return fmt.Sprintf("%s in %s: %s is 0 there, so %s does not forward the %spackets this rule is for, and connections through it just time out; "+
+		"turn forwarding on with %s (= sysctl -w %s=1; nsh down restores it)", what, nsLabel(nsName), key, nsLabel(nsName), fam, call, key)
 }
 
 func nsArg(ns string) string {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nshlab/nsh/builtins/sys/ipt"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
 
@@ -36,6 +37,24 @@ type IptRule struct {
 	// policy, so that the nf_tables ruleset (`nft list ruleset`, which
 	// shows empty base chains that iptables-save hides) is as before.
 	NewChain bool `json:"new_chain,omitempty"`
+	// Family is "ipv6" for a rule of ip6tables, "" for one of iptables.
+	Family string `json:"family,omitempty"`
+}
+
+// tool is the command that adds the rule: iptables or ip6tables.
+func (o *IptRule) tool() string {
+	if o.Family == ipt.IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// iptables returns the rule's iptables (or ip6tables) in ns.
+func (o *IptRule) iptables(ns kernel.Namespace) (kernel.Iptables, error) {
+	if o.Family == ipt.IPv6 {
+		return ns.Ip6tables(o.Bin)
+	}
+	return ns.Iptables(o.Bin)
 }
 
 func init() { Register("ipt.rule", func() Op { return new(IptRule) }) }
@@ -50,7 +69,7 @@ func (o *IptRule) Learns() {}
 func (o *IptRule) Namespaces() []string { return scope(o.NS) }
 
 func (o *IptRule) what() string {
-	return fmt.Sprintf("iptables rule %s in %s %s%s", ShellJoinRule(o.Args), o.Table, o.Chain, inNS(o.NS))
+	return fmt.Sprintf("%s rule %s in %s %s%s", o.tool(), ShellJoinRule(o.Args), o.Table, o.Chain, inNS(o.NS))
 }
 
 // Apply implements Op.
@@ -59,7 +78,7 @@ func (o *IptRule) Apply(k kernel.Kernel) error {
 	if err != nil {
 		return failed("add "+o.what(), err)
 	}
-	h, err := ns.Iptables(o.Bin)
+	h, err := o.iptables(ns)
 	if err != nil {
 		return fmt.Errorf("failed to add %s: %w", o.what(), err)
 	}
@@ -101,7 +120,7 @@ func (o *IptRule) Revert(k kernel.Kernel) error {
 		}
 		return err
 	}
-	h, err := ns.Iptables(o.Bin)
+	h, err := o.iptables(ns)
 	if err != nil {
 		return fmt.Errorf("failed to delete %s: %w", o.what(), err)
 	}
@@ -152,7 +171,7 @@ func (o *IptRule) tidy(h kernel.Iptables) error {
 
 // Explain implements Op.
 func (o *IptRule) Explain() []string {
-	bin := "iptables"
+	bin := o.tool()
 	if o.Bin != "" {
 		bin = filepath.Base(o.Bin)
 	}

@@ -55,6 +55,22 @@ type refusingKind interface {
 	Refused(o *LinkAdd, err error) error
 }
 
+// An addingKind asks the kernel for its links itself, rather than with
+// one RTM_NEWLINK through the namespace's netlink handle (a tap, which
+// the kernel creates only through /dev/net/tun, in the namespace of the
+// thread that opens it).
+type addingKind interface {
+	Add(ns kernel.Namespace, h kernel.Netlink, l netlink.Link) error
+}
+
+// addLink asks the kernel for the link l of kind in namespace ns.
+func addLink(kind LinkKind, ns kernel.Namespace, h kernel.Netlink, l netlink.Link) error {
+	if a, ok := kind.(addingKind); ok {
+		return a.Add(ns, h, l)
+	}
+	return h.LinkAdd(l)
+}
+
 var linkKinds = map[string]func() LinkKind{}
 
 // RegisterLinkKind makes a kind of link known to LinkAdd and to the

@@ -15,6 +15,10 @@ var linkKindSamples = []*LinkAdd{
 	{NS: "host", Name: "br0", Type: &Bridge{}, Index: 8},
 	{NS: "earth", Name: "d0", Type: &Dummy{}, Index: 9},
 	{NS: "earth", Name: "mv0", Type: &Macvlan{Parent: "e0", Mode: "vepa"}, Index: 10},
+	{NS: "earth", Name: "vx0", Type: &Vxlan{ID: 42, Remote: "10.0.0.2", Local: "10.0.0.1", Group: "239.1.1.1", Dev: "e0", Port: 4789}, Index: 11},
+	{NS: "earth", Name: "tap0", Type: &Tap{}, Index: 12},
+	{NS: "earth", Name: "tun0", Type: &Tun{}, Index: 13},
+	{NS: "earth", Name: "e0.7", Type: &Vlan{Parent: "e0", ID: 7}, Index: 14},
 }
 
 // TestLinkKindsRoundTrip encodes and decodes a LinkAdd of every registered

@@ -79,7 +79,7 @@ func (o *LinkAdd) Apply(k kernel.Kernel) error {
 	if err != nil {
 		return fmt.Errorf("failed to add %s: %w", o.what(), err)
 	}
-	if err := h.LinkAdd(l); err != nil {
+	if err := addLink(o.Type, ns, h, l); err != nil {
 		if r, ok := o.Type.(refusingKind); ok {
 			if why := r.Refused(o, err); why != nil {
 				return fmt.Errorf("failed to add %s: %w", o.what(), why)

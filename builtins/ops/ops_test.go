@@ -19,7 +19,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254", Metric: 5},
 		&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1", Old: "0"},
 		&ProcSpawn{NS: "earth", Argv: []string{"sleep", "1"}, Pidfile: "/x.pid", Logfile: "/x.log"},
-		&IptRule{NS: "earth", Table: "nat", Chain: "POSTROUTING", Args: []string{"-o", "e0", "-j", "MASQUERADE"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true},
+		&IptRule{NS: "earth", Table: "nat", Chain: "POSTROUTING", Args: []string{"-o", "e0", "-j", "MASQUERADE"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true, NewChain: true, Family: "ipv6"},
+		qdiscSample,
 	} {
 		samples[op.Kind()] = op
 	}

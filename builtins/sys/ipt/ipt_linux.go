@@ -134,7 +134,11 @@ func Open(path string) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the version of %s: %w", path, err)
 	}
-	ipt, err := iptables.New(iptables.Path(path), iptables.Timeout(LockWait))
+	proto := iptables.ProtocolIPv4
+	if strings.HasPrefix(filepath.Base(path), "ip6tables") {
+		proto = iptables.ProtocolIPv6
+	}
+	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(path), iptables.Timeout(LockWait))
 	if err != nil {
 		return nil, fmt.Errorf("failed to set up %s: %w", path, err)
 	}

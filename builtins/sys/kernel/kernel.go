@@ -112,6 +112,9 @@ type Namespace interface {
 	// Iptables returns the iptables of the namespace, run through the
 	// binary at bin (or the one ipt.Find selects, if bin is "" or gone).
 	Iptables(bin string) (Iptables, error)
+	// Ip6tables returns the ip6tables of the namespace, run through the
+	// binary at bin (or the one ipt.Find6 selects, if bin is "" or gone).
+	Ip6tables(bin string) (Iptables, error)
 
 	// Known, Remember and ForgetLink hold what nsh knows of the links it
 	// created in the namespace (see LinkInfo).
@@ -159,6 +162,12 @@ type Netlink interface {
 	// RouteGetWithOptions asks which route a packet to dst takes (ip
 	// route get), for probes that settle their path first.
 	RouteGetWithOptions(dst net.IP, opts *netlink.RouteGetOptions) ([]netlink.Route, error)
+	// QdiscList, QdiscReplace and QdiscDel read and change a link's
+	// queueing disciplines (tc qdisc show, replace, del). The kernel
+	// answers ENOENT for a kind of qdisc it has no module of.
+	QdiscList(link netlink.Link) ([]netlink.Qdisc, error)
+	QdiscReplace(qdisc netlink.Qdisc) error
+	QdiscDel(qdisc netlink.Qdisc) error
 }
 
 var _ Netlink = (*netlink.Handle)(nil)

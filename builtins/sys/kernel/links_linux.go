@@ -108,6 +108,15 @@ func (n *linuxNamespace) Iptables(bin string) (Iptables, error) {
 	return &linuxIptables{h: h, ns: n}, nil
 }
 
+// Ip6tables implements Namespace.
+func (n *linuxNamespace) Ip6tables(bin string) (Iptables, error) {
+	h, err := ipt.Open6(bin)
+	if err != nil {
+		return nil, err
+	}
+	return &linuxIptables{h: h, ns: n}, nil
+}
+
 // linuxIptables runs an iptables binary in a namespace: each call on a
 // thread switched into it, which the iptables child inherits.
 type linuxIptables struct {
@@ -213,7 +222,18 @@ func HasDriver(kind string) (bool, error) {
 		defer h.Close()
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = "nshprobe0"
-		err = h.LinkAdd(&netlink.GenericLink{LinkAttrs: attrs, LinkType: kind})
+		var l netlink.Link = &netlink.GenericLink{LinkAttrs: attrs, LinkType: kind}
+		if kind == "tun" || kind == "tap" {
+			// The kernel makes these only through /dev/net/tun (its
+			// rtnetlink refuses them with EOPNOTSUPP); a link that no
+			// file keeps goes when the probe closes it.
+			l = &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP, NonPersist: true}
+		}
+		err = h.LinkAdd(l)
+		if kind == "tun" || kind == "tap" {
+			c <- answer{ok: err == nil}
+			return
+		}
 		// Any answer but "unknown device type" means the driver is there
 		// (a kind such as vxlan refuses a link without its parameters).
 		c <- answer{ok: !errors.Is(err, unix.EOPNOTSUPP)}

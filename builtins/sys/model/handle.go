@@ -63,8 +63,17 @@ func (h *handle) LinkAdd(l netlink.Link) error {
 	}
 	a := l.Attrs()
 	kind := l.Type()
-	if !n.k.drivers[kind] || kind != "veth" && kind != "bridge" && kind != "dummy" && kind != "macvlan" {
+	if ek, ok := extraKinds[kind]; ok {
+		kind = ek
+	} else if kind != "veth" && kind != "bridge" && kind != "dummy" && kind != "macvlan" {
 		return syscall.EOPNOTSUPP
+	}
+	if !n.k.drivers[kind] {
+		return syscall.EOPNOTSUPP
+	}
+	spec, specParent, err := n.kindSpec(l)
+	if err != nil {
+		return err
 	}
 	var parent *link
 	var mode netlink.MacvlanMode
@@ -125,6 +134,12 @@ func (h *handle) LinkAdd(l netlink.Link) error {
 	}
 	m := mk(a.Name)
 	m.parent, m.mode = parent, mode
+	if spec != nil {
+		m.spec, m.parent = spec, specParent
+		if m.kind == "vxlan" && specParent != nil && a.MTU == 0 {
+			m.mtu = specParent.mtu - 50 // room for the outer headers
+		}
+	}
 	if len(a.HardwareAddr) == 6 {
 		m.mac = append(net.HardwareAddr(nil), a.HardwareAddr...)
 	}

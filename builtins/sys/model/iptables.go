@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -24,6 +25,24 @@ type iptTable struct {
 type iptables struct {
 	v    *view
 	path string
+	// fam prefixes the names of the tables in netns.ipt: "" for
+	// iptables, "ip6 " for ip6tables, whose tables are apart.
+	fam string
+}
+
+// Ip6tables implements kernel.Namespace: ip6tables beside the
+// iptables binary (iptables-legacy gives ip6tables-legacy).
+func (v *view) Ip6tables(bin string) (kernel.Iptables, error) {
+	path := v.k.opts.Iptables
+	if path == "" {
+		path = "/usr/sbin/iptables"
+	}
+	dir, base := filepath.Split(path)
+	path = dir + "ip6" + strings.TrimPrefix(base, "ip")
+	if bin != "" {
+		path = bin
+	}
+	return &iptables{v: v, path: path, fam: "ip6 "}, nil
 }
 
 // Iptables implements kernel.Namespace.
@@ -53,8 +72,9 @@ func (t *iptables) unlock() { t.v.k.mu.Unlock() }
 // chains) if create is set; nil if it does not exist. Legacy tables
 // always exist.
 func (n *netns) table(name string, create, legacy bool) (*iptTable, error) {
-	if ipt.CheckTable(name) != nil {
-		return nil, &ipt.Error{Msg: fmt.Sprintf("can't initialize iptables table `%s': Table does not exist (do you need to insmod?)", name), Status: 3}
+	bare := strings.TrimPrefix(name, "ip6 ")
+	if ipt.CheckTable(bare) != nil {
+		return nil, &ipt.Error{Msg: fmt.Sprintf("can't initialize iptables table `%s': Table does not exist (do you need to insmod?)", bare), Status: 3}
 	}
 	if n.ipt == nil {
 		n.ipt = map[string]*iptTable{}
@@ -66,7 +86,7 @@ func (n *netns) table(name string, create, legacy bool) (*iptTable, error) {
 		return nil, nil
 	}
 	t := &iptTable{chains: map[string][][]string{}}
-	for _, c := range ipt.BuiltinChains(name) {
+	for _, c := range ipt.BuiltinChains(bare) {
 		t.chains[c] = nil
 	}
 	n.ipt[name] = t
@@ -84,11 +104,11 @@ func (t *iptables) add(table, chain string, pos int, args []string) error {
 		return err
 	}
 	if !ipt.IsBuiltinChain(table, chain) {
-		if tb, _ := n.table(table, false, !t.NFT()); tb == nil || !hasChain(tb, chain) {
+		if tb, _ := n.table(t.fam+table, false, !t.NFT()); tb == nil || !hasChain(tb, chain) {
 			return noChain(chain)
 		}
 	}
-	tb, err := n.table(table, true, !t.NFT())
+	tb, err := n.table(t.fam+table, true, !t.NFT())
 	if err != nil {
 		return err
 	}
@@ -114,7 +134,7 @@ func (t *iptables) Append(table, chain string, args []string) error {
 	n, err := t.lock()
 	end := 0
 	if err == nil {
-		if tb, _ := n.table(table, false, !t.NFT()); tb != nil {
+		if tb, _ := n.table(t.fam+table, false, !t.NFT()); tb != nil {
 			end = len(tb.chains[chain])
 		}
 	}
@@ -134,7 +154,7 @@ func (t *iptables) Delete(table, chain string, args []string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, !t.NFT())
+	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil || tb == nil {
 		return false, err
 	}
@@ -155,7 +175,7 @@ func (t *iptables) Check(table, chain string, args []string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, !t.NFT())
+	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil || tb == nil {
 		return false, err
 	}
@@ -177,7 +197,7 @@ func (t *iptables) ChainExists(table, chain string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, !t.NFT())
+	tb, err := n.table(t.fam+table, false, !t.NFT())
 	return err == nil && tb != nil && hasChain(tb, chain), err
 }
 
@@ -189,7 +209,7 @@ func (t *iptables) List(table, chain string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	tb, err := n.table(table, false, !t.NFT())
+	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +241,7 @@ func (t *iptables) TableExists(table string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, !t.NFT())
+	tb, err := n.table(t.fam+table, false, !t.NFT())
 	return tb != nil, err
 }
 
@@ -236,7 +256,7 @@ func (t *iptables) DropTable(table string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, false)
+	tb, err := n.table(t.fam+table, false, false)
 	if err != nil || tb == nil {
 		return false, err
 	}
@@ -245,7 +265,7 @@ func (t *iptables) DropTable(table string) (bool, error) {
 			return false, nil
 		}
 	}
-	delete(n.ipt, table)
+	delete(n.ipt, t.fam+table)
 	return true, nil
 }
 
@@ -260,7 +280,7 @@ func (t *iptables) ChainMade(table, chain string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, false)
+	tb, err := n.table(t.fam+table, false, false)
 	return err == nil && tb != nil && tb.made[chain], err
 }
 
@@ -275,7 +295,7 @@ func (t *iptables) DropChain(table, chain string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	tb, err := n.table(table, false, false)
+	tb, err := n.table(t.fam+table, false, false)
 	if err != nil || tb == nil || !tb.made[chain] || len(tb.chains[chain]) > 0 {
 		return false, err
 	}

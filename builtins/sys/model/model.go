@@ -12,7 +12,8 @@ import (
 // Options describe the machine a Kernel models.
 type Options struct {
 	// Drivers are the link kinds the kernel can create; nil means veth,
-	// bridge, dummy and macvlan.
+	// bridge, dummy, macvlan, vxlan and tun (which makes tun and tap
+	// links).
 	Drivers []string
 	// Sysctls are the values a new namespace starts with, by dotted key
 	// (net.ipv4.conf.all.rp_filter), over the kernel's defaults; a key
@@ -26,24 +27,28 @@ type Options struct {
 	// tables always exist, rather than nf_tables, whose tables are made by
 	// the first rule.
 	Legacy bool
+	// Qdiscs are the kinds of qdisc the kernel has; nil means those of
+	// defaultQdiscs (qdisc.go), without netem.
+	Qdiscs []string
 }
 
 // Kernel is an in-memory kernel.Kernel. Its zero value is not usable: use
 // New.
 type Kernel struct {
-	mu      sync.Mutex
-	opts    Options
-	drivers map[string]bool
-	own     *netns            // the machine's own namespace
-	host    *view             // what "host" means
-	ownView *view             // the view of own as host
-	named   map[string]*netns // /run/netns
-	views   map[string]*view  // the named namespaces nsh has open
-	byFd    map[int]*netns    // Fd numbers
-	nextFd  int               // the next Fd number
-	nextPin uint64            // the next PinID
-	macs    int               // MAC addresses handed out
-	closed  bool
+	mu           sync.Mutex
+	opts         Options
+	drivers      map[string]bool
+	own          *netns            // the machine's own namespace
+	host         *view             // what "host" means
+	ownView      *view             // the view of own as host
+	named        map[string]*netns // /run/netns
+	views        map[string]*view  // the named namespaces nsh has open
+	byFd         map[int]*netns    // Fd numbers
+	nextFd       int               // the next Fd number
+	nextPin      uint64            // the next PinID
+	macs         int               // MAC addresses handed out
+	qdiscHandles int               // qdisc handles handed out
+	closed       bool
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)
@@ -55,7 +60,7 @@ func New(o Options) *Kernel {
 	k.drivers = map[string]bool{}
 	ds := o.Drivers
 	if ds == nil {
-		ds = []string{"veth", "bridge", "dummy", "macvlan"}
+		ds = []string{"veth", "bridge", "dummy", "macvlan", "vxlan", "tun"}
 	}
 	for _, d := range ds {
 		k.drivers[d] = true
@@ -228,7 +233,12 @@ func (k *Kernel) NameOfNsID(from kernel.Namespace, nsid int) (string, bool) {
 }
 
 // HasDriver implements kernel.Kernel.
-func (k *Kernel) HasDriver(kind string) (bool, error) { return k.drivers[kind], nil }
+func (k *Kernel) HasDriver(kind string) (bool, error) {
+	if kind == "tap" {
+		kind = "tun" // one driver makes both
+	}
+	return k.drivers[kind], nil
+}
 
 // SetHost implements kernel.Kernel.
 func (k *Kernel) SetHost(name string) error {

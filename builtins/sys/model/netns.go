@@ -31,7 +31,7 @@ type link struct {
 	ns     *netns
 	index  int
 	name   string
-	kind   string // "loopback", "veth", "bridge", "dummy", "macvlan"
+	kind   string // "loopback", "veth", "bridge", "dummy", "macvlan", and those of kinds.go
 	up     bool
 	mtu    int
 	mtuSet bool // a bridge's MTU set by hand, which ports no longer change
@@ -40,6 +40,8 @@ type link struct {
 	peer   *link
 	parent *link               // a macvlan's parent, in the same namespace
 	mode   netlink.MacvlanMode // a macvlan's mode
+	spec   netlink.Link        // the kind's own attributes (kinds.go), or nil
+	qdisc  netlink.Qdisc       // the root qdisc set through netlink (qdisc.go), or nil for the default
 	addrs  []*net.IPNet        // IPv4 and global IPv6 addresses, in the order added
 	ll     bool                // has its IPv6 link-local address
 	conf   map[string]string
@@ -121,8 +123,10 @@ func (l *link) carrier() bool {
 			}
 		}
 		return false
-	case "macvlan":
+	case "macvlan", "vlan":
 		return l.parent != nil && l.parent.up && l.parent.carrier()
+	case "tun":
+		return false // no program has it open
 	}
 	return true
 }
@@ -183,6 +187,9 @@ func (l *link) value() netlink.Link {
 			a.ParentIndex = l.parent.index
 		}
 		return &netlink.Macvlan{LinkAttrs: a, Mode: l.mode}
+	}
+	if v := l.kindValue(a); v != nil {
+		return v
 	}
 	return &netlink.Device{LinkAttrs: a}
 }

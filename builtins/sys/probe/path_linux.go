@@ -87,11 +87,19 @@ func walkPath(k kernel.Kernel, ns kernel.Namespace, dst netip.Addr, oif int) (pe
 			opts = &netlink.RouteGetOptions{OifIndex: oif}
 		}
 		routes, err := h.RouteGetWithOptions(ip, opts)
+		if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL && ip.To4() == nil {
+			// The destination is here: its address must be past DAD.
+			return tentative(h, 0, ip) || pending
+		}
 		if err != nil || len(routes) == 0 || routes[0].Type == unix.RTN_LOCAL || routes[0].LinkIndex == 0 {
 			return pending
 		}
 		l, p := readLink(h, routes[0].LinkIndex)
 		pending = pending || p
+		if ip.To4() == nil && tentative(h, routes[0].LinkIndex, nil) {
+			// No source address to send from yet.
+			pending = true
+		}
 		if l == nil {
 			return pending
 		}
@@ -192,4 +200,31 @@ func readLink(h kernel.Netlink, index int) (netlink.Link, bool) {
 		return l, up && carrier
 	}
 	return l, false
+}
+
+// tentative reports whether an IPv6 address is still in duplicate
+// address detection: that of the link with index (every global one of it,
+// which the packet's source is chosen from), or, with index 0, the
+// address ip of any link. A tentative address neither sends nor receives,
+// and DAD ends by itself (about a second after the link came up) unless
+// it fails, which a probe does not wait for: the kernel marks the address
+// dadfailed, and the probe fails as it should.
+func tentative(h kernel.Netlink, index int, ip net.IP) bool {
+	var l netlink.Link
+	if index != 0 {
+		l = &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}
+	}
+	addrs, err := h.AddrList(l, unix.AF_INET6)
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if a.Flags&unix.IFA_F_DADFAILED != 0 || a.Flags&unix.IFA_F_TENTATIVE == 0 {
+			continue
+		}
+		if ip != nil && a.IP.Equal(ip) || ip == nil && !a.IP.IsLinkLocalUnicast() {
+			return true
+		}
+	}
+	return false
 }

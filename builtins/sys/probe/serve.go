@@ -15,7 +15,7 @@ import (
 )
 
 // serveArg is the hidden first argument that makes ServeInit run a server:
-// `BINARY __nsh-serve [-reply=TEXT] [--] ADDR`.
+// `BINARY __nsh-serve [-reply=TEXT | -sink] [--] ADDR`.
 const serveArg = "__nsh-serve"
 
 // answerTimeout bounds the time serve spends on one connection.
@@ -40,6 +40,12 @@ func listen(addr string) (net.Listener, error) {
 // it. It returns nil once ctx is done and the connections in progress are
 // closed (it closes ln), or an error if it cannot accept.
 func serve(ctx context.Context, ln net.Listener, reply *string) error {
+	return serveWith(ctx, ln, func(ctx context.Context, c net.Conn) { answer(ctx, c, reply) })
+}
+
+// serveWith runs handle on every connection of ln, concurrently, as
+// serve says.
+func serveWith(ctx context.Context, ln net.Listener, handle func(context.Context, net.Conn)) error {
 	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -57,7 +63,7 @@ func serve(ctx context.Context, ln net.Listener, reply *string) error {
 			}
 			return fmt.Errorf("failed to accept a connection on %s: %w", ln.Addr(), err)
 		}
-		wg.Go(func() { answer(ctx, c, reply) })
+		wg.Go(func() { handle(ctx, c) })
 	}
 }
 
@@ -101,11 +107,12 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet(serveArg, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	replyText := flags.String("reply", "", "the reply to every connection (default: the peer's address)")
+	sinkMode := flags.Bool("sink", false, "read every connection to its end and reply with what was read and how fast (for Throughput)")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
 	if flags.NArg() != 1 {
-		fmt.Fprintf(stderr, "usage: %s [-reply=TEXT] ADDR\n", serveArg)
+		fmt.Fprintf(stderr, "usage: %s [-reply=TEXT | -sink] ADDR\n", serveArg)
 		return 2
 	}
 	var reply *string
@@ -122,7 +129,11 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, ln, reply); err != nil {
+	handle := func(ctx context.Context, c net.Conn) { answer(ctx, c, reply) }
+	if *sinkMode {
+		handle = sink
+	}
+	if err := serveWith(ctx, ln, handle); err != nil {
 		fmt.Fprintf(stderr, "nsh serve: %v\n", err)
 		return 1
 	}
@@ -142,4 +153,13 @@ func ServeArgv(addr string, reply *string) []string {
 		argv = append(argv, "-reply="+*reply)
 	}
 	return append(argv, "--", addr)
+}
+
+// ServeSinkArgv returns the command line of a sink that serves addr, as
+// ServeArgv does a server: for Throughput, it reads each connection to
+// its end, and then replies with the number of bytes it read and the
+// nanoseconds that took.
+func ServeSinkArgv(addr string) []string {
+	argv := ServeArgv(addr, nil)
+	return append(argv[:2:2], "-sink", "--", addr)
 }
