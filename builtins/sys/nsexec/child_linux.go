@@ -50,7 +50,7 @@ func init() {
 	// the command, on the process's main thread. An exec from another
 	// thread makes the process look like a zombie in /proc/PID/stat for
 	// a moment, which could fool a concurrent Stop or Running.
-	if len(os.Args) > 1 && os.Args[1] == childArg {
+	if len(os.Args) > 1 && (os.Args[1] == childArg || os.Args[1] == initArg) {
 		runtime.LockOSThread()
 	}
 }
@@ -60,6 +60,9 @@ func init() {
 // returns at once. Call it first thing in main, on the main goroutine, and
 // in TestMain of every test binary that uses Run or Start.
 func Init() {
+	if len(os.Args) == 3 && os.Args[1] == initArg {
+		os.Exit(containerInit(os.Args[2]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != childArg {
 		return
 	}
@@ -75,6 +78,10 @@ func child(args []string) int {
 	pidfile := flags.String("pidfile", "", "file in which to record the process")
 	logfile := flags.String("logfile", "", "file to which to append output")
 	supervise := flags.Bool("supervise", false, "run the command as a child, and kill its process group on SIGTERM")
+	enter := flags.Bool("enter", false, "the process was born in a container's namespaces (see Target): prepare no mounts")
+	gofd := flags.Int("gofd", -1, "wait for one byte on this descriptor (EOF: exit) before anything else")
+	logfd := flags.Int("logfd", -1, "descriptor of the log file, opened by the parent")
+	watchfd := flags.Int("watchfd", -1, "with -supervise: kill the process group when this descriptor reads EOF (nsh died), as on SIGTERM")
 	if err := flags.Parse(args); err != nil {
 		return exitSetup
 	}
@@ -84,10 +91,22 @@ func child(args []string) int {
 		return exitSetup
 	}
 
+	if *gofd >= 0 {
+		// The parent records this process in the pidfile first.
+		var b [1]byte
+		if n, _ := unix.Read(*gofd, b[:]); n != 1 {
+			return exitSetup
+		}
+		unix.Close(*gofd)
+	}
+
 	// Warnings go where the command's output will go.
 	var warn io.Writer = os.Stderr
 	var log *os.File
-	if *logfile != "" {
+	if *logfd >= 0 {
+		log = os.NewFile(uintptr(*logfd), "log")
+		warn = log
+	} else if *logfile != "" {
 		var err error
 		log, err = os.OpenFile(*logfile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -96,9 +115,11 @@ func child(args []string) int {
 		}
 		warn = log
 	}
-	if err := setupMounts(*name, warn); err != nil {
-		fmt.Fprintf(os.Stderr, "%sthe mount namespace: %v\n", setupPrefix, err)
-		return exitSetup
+	if !*enter {
+		if err := setupMounts(*name, warn); err != nil {
+			fmt.Fprintf(os.Stderr, "%sthe mount namespace: %v\n", setupPrefix, err)
+			return exitSetup
+		}
 	}
 
 	env := os.Environ()
@@ -125,7 +146,7 @@ func child(args []string) int {
 	}
 	closeOnExec()
 	if *supervise {
-		return superviseCmd(path, argv, env)
+		return superviseCmd(path, argv, env, *watchfd)
 	}
 	err = syscall.Exec(path, argv, env)
 	fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
@@ -142,9 +163,22 @@ func child(args []string) int {
 // background jobs) die with nsh, even when nsh is SIGKILLed. A process
 // that made a group or a session of its own escapes, as it would
 // escape Ctrl-C.
-func superviseCmd(path string, argv, env []string) int {
+func superviseCmd(path string, argv, env []string, watchfd int) int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
+	if watchfd >= 0 {
+		unix.CloseOnExec(watchfd)
+		go func() {
+			var b [1]byte
+			for {
+				n, err := unix.Read(watchfd, b[:])
+				if n == 0 || (err != nil && err != unix.EINTR) {
+					term <- syscall.SIGTERM
+					return
+				}
+			}
+		}()
+	}
 	cmd := exec.Command(path)
 	cmd.Args, cmd.Env = argv, env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
