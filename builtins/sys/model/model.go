@@ -43,6 +43,7 @@ type Kernel struct {
 	nextFd  int               // the next Fd number
 	nextPin uint64            // the next PinID
 	macs    int               // MAC addresses handed out
+	ctrs    map[string]string // containers: name -> namespace (container.go)
 	closed  bool
 }
 

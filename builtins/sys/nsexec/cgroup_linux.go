@@ -47,8 +47,8 @@ func (l Limits) controllers() []string {
 	return c
 }
 
-// files returns the interface files of l and their values.
-func (l Limits) files() [][2]string {
+// Files returns the interface files of l and their values.
+func (l Limits) Files() [][2]string {
 	var f [][2]string
 	if l.CPU != 0 {
 		f = append(f, [2]string{"cpu.max", fmt.Sprintf("%d %d", max(1000, int64(l.CPU*cpuPeriod)), cpuPeriod)})
@@ -185,7 +185,7 @@ func CgroupCreate(dir string, l Limits) error {
 		undo()
 		return fmt.Errorf("failed to create cgroup %s: %w", dir, err)
 	}
-	for _, f := range l.files() {
+	for _, f := range l.Files() {
 		if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0); err != nil {
 			undo()
 			return fmt.Errorf("failed to set %s to %q in cgroup %s: %w", f[0], f[1], dir, err)
