@@ -79,7 +79,7 @@ func child(args []string) int {
 	logfile := flags.String("logfile", "", "file to which to append output")
 	supervise := flags.Bool("supervise", false, "run the command as a child, and kill its process group on SIGTERM")
 	enter := flags.Bool("enter", false, "the process was born in a container's namespaces (see Target): prepare no mounts")
-	gofd := flags.Int("gofd", -1, "wait for one byte on this descriptor (EOF: exit) before anything else")
+	gofd := flags.Int("gofd", -1, "start the command in a session of its own, say \"started\" on standard output, and exit once this descriptor reads a byte, killing the command if it reads EOF (see StartIn)")
 	logfd := flags.Int("logfd", -1, "descriptor of the log file, opened by the parent")
 	watchfd := flags.Int("watchfd", -1, "with -supervise: kill the process group when this descriptor reads EOF (nsh died), as on SIGTERM")
 	if err := flags.Parse(args); err != nil {
@@ -89,15 +89,6 @@ func child(args []string) int {
 	if len(argv) == 0 {
 		fmt.Fprintf(os.Stderr, "%sthe command: no command given\n", setupPrefix)
 		return exitSetup
-	}
-
-	if *gofd >= 0 {
-		// The parent records this process in the pidfile first.
-		var b [1]byte
-		if n, _ := unix.Read(*gofd, b[:]); n != 1 {
-			return exitSetup
-		}
-		unix.Close(*gofd)
 	}
 
 	// Warnings go where the command's output will go.
@@ -134,7 +125,7 @@ func child(args []string) int {
 			return exitSetup
 		}
 	}
-	if log != nil {
+	if log != nil && *gofd < 0 {
 		// This also closes the pipe to the parent, which tells it that
 		// the process has started.
 		for _, fd := range []int{1, 2} {
@@ -143,6 +134,9 @@ func child(args []string) int {
 				return exitSetup
 			}
 		}
+	}
+	if *gofd >= 0 {
+		return detachCmd(path, argv, env, log, *gofd)
 	}
 	closeOnExec()
 	if *supervise {
@@ -335,3 +329,43 @@ func closeOnExec() {
 		}
 	}
 }
+
+// detachCmd starts the command in a session of its own, with log as its
+// output, tells the parent on standard output that it has, and exits once
+// the parent has recorded the command (a byte on gofd): the command is
+// then an orphan, which the init process of the container's PID namespace
+// adopts and reaps. Had the parent (nsh, outside the namespace) stayed the
+// command's parent, the kernel would wait for whoever adopted it outside
+// to reap it before the container's init could exit. If the parent dies
+// first (EOF on gofd), the command is killed.
+func detachCmd(path string, argv, env []string, log *os.File, gofd int) int {
+	if log == nil {
+		fmt.Fprintf(os.Stderr, "%sthe command: no log file\n", setupPrefix)
+		return exitSetup
+	}
+	cmd := exec.Command(path)
+	cmd.Args, cmd.Env = argv, env
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return exitNotFound
+		}
+		return exitNotExecable
+	}
+	os.Stdout.WriteString(startedMsg)
+	var b [1]byte
+	if n, _ := unix.Read(gofd, b[:]); n != 1 {
+		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		return exitSetup
+	}
+	return 0
+}
+
+// startedMsg is what detachCmd says once the command has started.
+const startedMsg = "started\n"

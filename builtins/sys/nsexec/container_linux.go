@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"golang.org/x/sys/unix"
@@ -29,6 +30,9 @@ const (
 	initLogFd   = 4 // the log file, opened by nsh
 	initSysfsFd = 5 // with User: a detached sysfs of the network namespace
 )
+
+// InitName is the command name (comm) of a container's init process.
+const InitName = "nsh-init"
 
 // HostNameMax is the longest hostname the kernel takes (HOST_NAME_MAX).
 const HostNameMax = 64
@@ -296,6 +300,8 @@ func writePidfileOf(path string, pid int, start uint64) error {
 // containerInit is the container's init process. It returns only if the
 // set-up fails, with the exit status to use.
 func containerInit(arg string) int {
+	// ps shows the init process as nsh-init rather than exe.
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(InitName + "\x00")[0])), 0, 0, 0)
 	var spec ContainerSpec
 	if err := json.Unmarshal([]byte(arg), &spec); err != nil {
 		fmt.Fprintf(os.Stderr, "%sthe container: %v\n", setupPrefix, err)

@@ -1,14 +1,15 @@
 package nsexec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -148,7 +149,9 @@ func RunIn(ctx context.Context, t Target, c Cmd) (Result, error) {
 // in pidfile by its ID outside the container (nsh writes the pidfile
 // before the process does anything: if nsh dies first, the process
 // exits), and its output goes to logfile, which nsh opens: neither file
-// need be visible inside the container.
+// need be visible inside the container. The process is the child of the
+// container's init process, which reaps it, so ExitCode never knows its
+// exit status.
 func StartIn(t Target, c Cmd, pidfile, logfile string) (pid int, err error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to start a command: the command is empty")
@@ -202,52 +205,84 @@ func StartIn(t Target, c Cmd, pidfile, logfile string) (pid int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("failed to start %q in %s: %w", c, t, err)
 	}
-	pid = cmd.Process.Pid
-	record := make(chan bool, 1)
+	// The child starts the command as its own child, says so, and exits
+	// once the command is recorded here.
 	exited := make(chan struct{})
-	reapers.Store(pidfile, exited)
 	go func() {
 		cmd.Wait()
-		if <-record {
-			recordExit(pidfile, pid, exitCode(cmd.ProcessState))
-		}
-		reapers.CompareAndDelete(pidfile, exited)
 		close(exited)
 	}()
-	st, err := readProcStat(pid)
+	fail := func(err error) (int, error) {
+		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
+		<-exited
+		os.Remove(pidfile)
+		return 0, err
+	}
+	msg := &capBuffer{max: 64 << 10}
+	r.SetReadDeadline(time.Now().Add(startTimeout))
+	buf := make([]byte, 4096)
+	for !strings.HasSuffix(msg.String(), startedMsg) {
+		n, rerr := r.Read(buf)
+		msg.Write(buf[:n])
+		if rerr != nil {
+			<-exited
+			if errors.Is(rerr, os.ErrDeadlineExceeded) {
+				return fail(fmt.Errorf("failed to start %q: the process did not start within %v", c, startTimeout))
+			}
+			why := strings.TrimSpace(strings.TrimPrefix(msg.String(), "nsh: "))
+			if why == "" {
+				why = cmd.ProcessState.String()
+			}
+			return fail(fmt.Errorf("failed to start %q: %s", c, why))
+		}
+	}
+	pid, err = onlyChild(cmd.Process.Pid)
+	var st procStat
+	if err == nil {
+		st, err = readProcStat(pid)
+	}
 	if err == nil {
 		err = writePidfileOf(pidfile, pid, st.start)
 	}
 	if err == nil {
 		_, err = goW.Write([]byte{1})
 	}
-	goW.Close()
 	if err != nil {
-		record <- false
-		unix.Kill(pid, unix.SIGKILL)
-		<-exited
-		os.Remove(pidfile)
-		return 0, fmt.Errorf("failed to start %q in %s: %w", c, t, err)
+		return fail(fmt.Errorf("failed to start %q in %s: %w", c, t, err))
 	}
-	msg := &capBuffer{max: 64 << 10}
-	r.SetReadDeadline(time.Now().Add(startTimeout))
-	_, rerr := io.Copy(msg, r)
-	if rerr != nil {
-		record <- false
-		unix.Kill(-pid, unix.SIGKILL)
-		<-exited
-		os.Remove(pidfile)
-		return 0, fmt.Errorf("failed to start %q: the process did not start within %v", c, startTimeout)
-	}
-	if msg.String() == "" {
-		// The child closed the pipe by turning its output to the log:
-		// it execs the command.
-		record <- true
-		return pid, nil
-	}
-	record <- false
+	goW.Close()
 	<-exited
-	os.Remove(pidfile)
-	why := strings.TrimSpace(strings.TrimPrefix(msg.String(), "nsh: "))
-	return 0, fmt.Errorf("failed to start %q: %s", c, why)
+	return pid, nil
+}
+
+// onlyChild returns the process ID, as nsh sees it, of the one child of
+// the process pid: the PID namespace of the container gives it another.
+func onlyChild(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			return strconv.Atoi(f[0])
+		}
+	}
+	// Without CONFIG_PROC_CHILDREN: look for it.
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+				return p, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("the command's process is gone")
 }
