@@ -99,6 +99,19 @@ func (c *Container) AttrNames() []string {
 	return names
 }
 
+// running returns nil if the container's init process runs (or the
+// kernel is a model, where nothing runs), and an error that says the
+// container is gone otherwise.
+func (c *Container) running() error {
+	if _, model := c.env.kern().(ops.ContainerModel); model {
+		return nil
+	}
+	if _, ok := nsexec.Running(c.op.Pidfile); !ok {
+		return fmt.Errorf("container %q: %v (it was undone or torn down)", c.op.Name, nsexec.ErrNotRunning)
+	}
+	return nil
+}
+
 // containerExec is container.exec(cmd, ...) = exec_in(self, cmd, ...).
 func containerExec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ns := b.Receiver()

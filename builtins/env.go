@@ -86,6 +86,9 @@ func (e *Env) nsName(v starlark.Value, param string) (string, error) {
 	case *Netns:
 		name = v.name
 	case *Container:
+		if err := v.running(); err != nil {
+			return "", err
+		}
 		name = v.op.NS
 	case starlark.String:
 		name = string(v)
