@@ -457,3 +457,17 @@ func TestContainerScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestContainerREPL attaches a REPL to a session whose container an
+// earlier run made: lookup() gives the container back, and commands enter
+// all its namespaces.
+func TestContainerREPL(t *testing.T) {
+	requireRoot(t)
+	session, c := uniq("t"), uniq("c")
+	downAtEnd(t, session)
+	mustNsh(t, "run", writeLab(t, "replc", fmt.Sprintf(`container(%q, hostname = "from-run")`, c)), "--sandbox", "--session", session)
+	r := nshInput(t, fmt.Sprintf("c = lookup(%q)\nprint(type(c), c.exec(\"hostname\").stdout.strip())\n", c), "repl", "--session", session)
+	if !strings.Contains(r.stdout, "container from-run") {
+		t.Errorf("repl: %s", r)
+	}
+}
