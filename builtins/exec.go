@@ -91,6 +91,9 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	ctr, _ := (*ns).(*Container)
+	if _, model := env.kern().(ops.ContainerModel); model {
+		ctr = nil // a model runs nothing: fail as for any namespace
+	}
 	label := nsLabel(nsName)
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
 	defer cancel()
