@@ -85,10 +85,15 @@ func (e *Env) nsName(v starlark.Value, param string) (string, error) {
 		return kernel.HostName, nil
 	case *Netns:
 		name = v.name
+	case *Container:
+		if err := v.running(); err != nil {
+			return "", err
+		}
+		name = v.op.NS
 	case starlark.String:
 		name = string(v)
 	default:
-		return "", fmt.Errorf("for parameter %s: got %s, want netns or string", param, v.Type())
+		return "", fmt.Errorf("for parameter %s: got %s, want netns, container or string", param, v.Type())
 	}
 	if name == kernel.HostName {
 		return name, nil
@@ -160,7 +165,7 @@ func (e *Env) mayChange(op ops.Op) error {
 	var hostLinks []string
 	isHost := func(ns string) bool { return ns == "" || ns == kernel.HostName }
 	switch o := op.(type) {
-	case *ops.NetnsAdd, *ops.ProcSpawn:
+	case *ops.NetnsAdd, *ops.ProcSpawn, *ops.ContainerAdd:
 		return nil
 	case *ops.LinkAdd:
 		nss = []string{o.NS}

@@ -91,17 +91,30 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	env.Session.Note(execExplain(nsName, argv))
+	ctr, _ := (*ns).(*Container)
+	if _, model := env.kern().(ops.ContainerModel); model {
+		ctr = nil // a model runs nothing: fail as for any namespace
+	}
+	label := nsLabel(nsName)
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
 	defer cancel()
-	res, err := nsexec.Run(ctx, kns, c)
+	var res nsexec.Result
+	if ctr != nil {
+		// All the container's namespaces, as nsenter --all.
+		label = fmt.Sprintf("container %q", ctr.op.Name)
+		env.Session.Note([]string{ctr.op.NsenterCmd(argv)})
+		res, err = nsexec.RunIn(ctx, ctr.op.Target(), c)
+	} else {
+		env.Session.Note(execExplain(nsName, argv))
+		res, err = nsexec.Run(ctx, kns, c)
+	}
 	if kns.Own() {
 		// The command may have changed a sysctl that new namespaces copy.
 		env.kern().DropSpare()
 	}
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("command %s in %s timed out after %s", ops.ShellJoin(argv), nsLabel(nsName), timeout)
+			return nil, fmt.Errorf("command %s in %s timed out after %s", ops.ShellJoin(argv), label, timeout)
 		}
 		return nil, err
 	}
@@ -113,7 +126,7 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return nil, fmt.Errorf("command %s in %s exited with code %d%s", ops.ShellJoin(argv), nsLabel(nsName), res.Code, msg)
+		return nil, fmt.Errorf("command %s in %s exited with code %d%s", ops.ShellJoin(argv), label, res.Code, msg)
 	}
 	return resultValue(res.Code, res.Stdout, res.Stderr), nil
 }
@@ -149,10 +162,19 @@ func spawnBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		k, v, _ := strings.Cut(kv, "=")
 		extra[k] = v
 	}
+	if c, ok := ns.(*Container); ok {
+		return env.spawnIn(nsName, c.op, argv, extra)
+	}
 	return env.spawn(nsName, argv, extra)
 }
 
 func (e *Env) spawn(nsName string, argv []string, extra map[string]string) (*Process, error) {
+	return e.spawnIn(nsName, nil, argv, extra)
+}
+
+// spawnIn starts a process in the network namespace nsName, or, with a
+// container, in all the container's namespaces.
+func (e *Env) spawnIn(nsName string, ctr *ops.ContainerAdd, argv []string, extra map[string]string) (*Process, error) {
 	dir := filepath.Join(e.Session.Dir, "proc")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
@@ -165,6 +187,9 @@ func (e *Env) spawn(nsName string, argv []string, extra map[string]string) (*Pro
 	}
 	if len(op.Env) == 0 {
 		op.Env = nil
+	}
+	if ctr != nil {
+		op.Container, op.Enter, op.Cgroup = ctr.Name, ctr.Pidfile, ctr.Cgroup
 	}
 	if err := e.Session.Apply(op); err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ var HelpFamilies = []HelpFamily{
 	{"Namespaces and links", []string{"netns", "veth", "bridge", "dummy", "macvlan", "vxlan", "vlan", "tap", "tun", "has_driver", "host", "link"}},
 	{"Addresses, routes and sysctls", []string{"link.addr", "route", "sysctl", "ip_forward"}},
 	{"Firewall", []string{"masquerade", "dnat", "iptables", "ip6tables", "rule"}},
-	{"Processes", []string{"exec_in", "spawn", "process", "result"}},
+	{"Processes", []string{"container", "exec_in", "spawn", "process", "result"}},
 	{"Probes", []string{"ping", "connect", "serve", "throughput"}},
 	{"Session", []string{"step", "undo", "journal", "lookup", "help"}},
 }
@@ -37,9 +37,10 @@ var HelpFamilies = []HelpFamily{
 // ValueMethods maps each value type to the names of its methods, for
 // help() and for the test that every method is documented.
 var ValueMethods = map[string][]string{
-	"netns":   sortedKeys(netnsMethods),
-	"link":    sortedKeys(linkMethods),
-	"process": sortedKeys(processMethods),
+	"netns":     sortedKeys(netnsMethods),
+	"link":      sortedKeys(linkMethods),
+	"process":   sortedKeys(processMethods),
+	"container": sortedKeys(containerMethods),
 }
 
 func sortedKeys(m map[string]*starlark.Builtin) []string {

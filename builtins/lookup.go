@@ -13,7 +13,8 @@ func init() {
 	extra["lookup"] = starlark.NewBuiltin("lookup", lookupBuiltin)
 }
 
-// lookup(name, ns=None) finds an existing namespace or link by name.
+// lookup(name, ns=None) finds an existing container, namespace or link by
+// name.
 func lookupBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
 	var ns starlark.Value = starlark.None
@@ -36,6 +37,11 @@ func lookupBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	if name == kernel.HostName {
 		return env.netns(name), nil
+	}
+	for _, c := range env.Session.Containers() {
+		if c.Name == name {
+			return &Container{env: env, op: c}, nil
+		}
 	}
 	if kernel.ValidateNetnsName(name) == nil && env.kern().Exists(name) {
 		if _, err := env.kern().Namespace(name); err != nil {

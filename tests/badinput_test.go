@@ -192,7 +192,7 @@ func unknownKeywordCases() []badInput {
 	for _, name := range names {
 		out = append(out, badInput{name + " unknown keyword", name + "(nsh_bogus=1)"})
 	}
-	receivers := map[string]string{"link": "a", "netns": "n", "process": `spawn(n, ["sleep", "30"])`}
+	receivers := map[string]string{"link": "a", "netns": "n", "process": `spawn(n, ["sleep", "30"])`, "container": `container("{U}c")`}
 	var types []string
 	for typ := range builtins.ValueMethods {
 		types = append(types, typ)

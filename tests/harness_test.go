@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nshlab/nsh/builtins"
 )
 
 // nshBin is the nsh binary built for this test run.
@@ -24,6 +26,9 @@ var nshBin string
 var repoRoot string
 
 func TestMain(m *testing.M) {
+	// Tests that run sessions in this process (TestScriptsModel) start
+	// containers, whose init is this binary re-executed.
+	builtins.Reexec()
 	if code, ok := jailOrTrap(); ok {
 		os.Exit(code)
 	}

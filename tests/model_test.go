@@ -94,11 +94,13 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 	if err := s.Down(); err != nil {
 		t.Errorf("down: %v", err)
 	}
+	// Containers keep their pidfiles in the session's directory.
+	run := strings.NewReplacer(sandbox, "SANDBOX", session.RunDir+"/", "RUNDIR/")
 	for i := range r.ops {
-		r.ops[i] = strings.ReplaceAll(r.ops[i], sandbox, "SANDBOX")
+		r.ops[i] = run.Replace(r.ops[i])
 	}
 	for i := range r.cmds {
-		r.cmds[i] = strings.ReplaceAll(r.cmds[i], sandbox, "SANDBOX")
+		r.cmds[i] = run.Replace(r.cmds[i])
 	}
 	return r
 }

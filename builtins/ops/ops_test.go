@@ -3,6 +3,8 @@ package ops
 import (
 	"reflect"
 	"testing"
+
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 )
 
 // TestEncodeDecodeRoundTrip encodes and decodes one operation of every
@@ -18,7 +20,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"},
 		&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254", Metric: 5},
 		&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1", Old: "0"},
-		&ProcSpawn{NS: "earth", Argv: []string{"sleep", "1"}, Pidfile: "/x.pid", Logfile: "/x.log"},
+		&ProcSpawn{NS: "earth", Argv: []string{"sleep", "1"}, Pidfile: "/x.pid", Logfile: "/x.log", Container: "c", Enter: "/c.pid", Cgroup: "/cg"},
+		&ContainerAdd{Name: "c", NS: "c", Hostname: "In Namespace", PID: true, UTS: true, IPC: true, Mount: true, User: true, UID: 1000, GID: 1000,
+			Rootfs: "/srv/root", Limits: nsexec.Limits{Memory: 1 << 20, Pids: 10, CPU: 0.5}, Cgroup: "/sys/fs/cgroup/nsh/s.c", Pidfile: "/c.pid", Logfile: "/c.log"},
 		&IptRule{NS: "earth", Table: "nat", Chain: "POSTROUTING", Args: []string{"-o", "e0", "-j", "MASQUERADE"}, Insert: true, Bin: "/usr/sbin/iptables", NewTable: true, NewChain: true, Family: "ipv6"},
 		qdiscSample,
 	} {

@@ -14,7 +14,15 @@ import (
 // name is a session that runs in a sandbox, Host means that sandbox; with
 // name "", Host is the machine's own namespace. Exec takes no lock and
 // journals nothing: what the command changes is not undone.
+//
+// If ns names a container of any session (see FindContainer), the command
+// enters all its namespaces, as `nsenter --target PID --all` does.
 func Exec(name, ns string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if ns != Host {
+		if c, _, ok := FindContainer(ns); ok {
+			return nsexec.InteractiveIn(c.Target(), nsexec.Cmd{Argv: argv}, stdin, stdout, stderr)
+		}
+	}
 	k, err := kernel.New()
 	if err != nil {
 		return 0, err

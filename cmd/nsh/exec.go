@@ -11,15 +11,17 @@ import (
 func init() {
 	register(&command{
 		name:    "exec",
-		usage:   "exec [--session NAME] NS -- CMD...",
-		summary: "run a command in one of a session's namespaces",
+		usage:   "exec [--session NAME] NS|CONTAINER -- CMD...",
+		summary: "run a command in one of a session's namespaces or containers",
 		help: `
 Runs CMD in namespace NS as 'ip netns exec' does (a private mount
 namespace, /sys remounted, /etc/netns/NS bound over /etc), with the
 terminal attached, and exits with its status. NS may be "host": the
 machine's own namespace, or the session's sandbox. Without --session, the
 only session there is. The command is not journaled: what it changes is
-not undone.`,
+not undone. If NS is a container (container() in a lab), the command
+enters all its namespaces (as 'nsenter --target PID --all'): its PID,
+mount, UTS, IPC and network namespaces, its root and its cgroup.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.String("session", "", "session name")
 		},

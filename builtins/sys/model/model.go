@@ -48,6 +48,7 @@ type Kernel struct {
 	nextPin      uint64            // the next PinID
 	macs         int               // MAC addresses handed out
 	qdiscHandles int               // qdisc handles handed out
+	ctrs         map[string]string // containers: name -> namespace (container.go)
 	closed       bool
 }
 

@@ -50,7 +50,7 @@ func init() {
 	// the command, on the process's main thread. An exec from another
 	// thread makes the process look like a zombie in /proc/PID/stat for
 	// a moment, which could fool a concurrent Stop or Running.
-	if len(os.Args) > 1 && os.Args[1] == childArg {
+	if len(os.Args) > 1 && (os.Args[1] == childArg || os.Args[1] == initArg) {
 		runtime.LockOSThread()
 	}
 }
@@ -60,6 +60,9 @@ func init() {
 // returns at once. Call it first thing in main, on the main goroutine, and
 // in TestMain of every test binary that uses Run or Start.
 func Init() {
+	if len(os.Args) == 3 && os.Args[1] == initArg {
+		os.Exit(containerInit(os.Args[2]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != childArg {
 		return
 	}
@@ -75,6 +78,10 @@ func child(args []string) int {
 	pidfile := flags.String("pidfile", "", "file in which to record the process")
 	logfile := flags.String("logfile", "", "file to which to append output")
 	supervise := flags.Bool("supervise", false, "run the command as a child, and kill its process group on SIGTERM")
+	enter := flags.Bool("enter", false, "the process was born in a container's namespaces (see Target): prepare no mounts")
+	gofd := flags.Int("gofd", -1, "start the command in a session of its own, say \"started\" on standard output, and exit once this descriptor reads a byte, killing the command if it reads EOF (see StartIn)")
+	logfd := flags.Int("logfd", -1, "descriptor of the log file, opened by the parent")
+	watchfd := flags.Int("watchfd", -1, "with -supervise: kill the process group when this descriptor reads EOF (nsh died), as on SIGTERM")
 	if err := flags.Parse(args); err != nil {
 		return exitSetup
 	}
@@ -87,7 +94,10 @@ func child(args []string) int {
 	// Warnings go where the command's output will go.
 	var warn io.Writer = os.Stderr
 	var log *os.File
-	if *logfile != "" {
+	if *logfd >= 0 {
+		log = os.NewFile(uintptr(*logfd), "log")
+		warn = log
+	} else if *logfile != "" {
 		var err error
 		log, err = os.OpenFile(*logfile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -96,9 +106,11 @@ func child(args []string) int {
 		}
 		warn = log
 	}
-	if err := setupMounts(*name, warn); err != nil {
-		fmt.Fprintf(os.Stderr, "%sthe mount namespace: %v\n", setupPrefix, err)
-		return exitSetup
+	if !*enter {
+		if err := setupMounts(*name, warn); err != nil {
+			fmt.Fprintf(os.Stderr, "%sthe mount namespace: %v\n", setupPrefix, err)
+			return exitSetup
+		}
 	}
 
 	env := os.Environ()
@@ -113,7 +125,7 @@ func child(args []string) int {
 			return exitSetup
 		}
 	}
-	if log != nil {
+	if log != nil && *gofd < 0 {
 		// This also closes the pipe to the parent, which tells it that
 		// the process has started.
 		for _, fd := range []int{1, 2} {
@@ -123,9 +135,12 @@ func child(args []string) int {
 			}
 		}
 	}
+	if *gofd >= 0 {
+		return detachCmd(path, argv, env, log, *gofd)
+	}
 	closeOnExec()
 	if *supervise {
-		return superviseCmd(path, argv, env)
+		return superviseCmd(path, argv, env, *watchfd)
 	}
 	err = syscall.Exec(path, argv, env)
 	fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
@@ -142,9 +157,22 @@ func child(args []string) int {
 // background jobs) die with nsh, even when nsh is SIGKILLed. A process
 // that made a group or a session of its own escapes, as it would
 // escape Ctrl-C.
-func superviseCmd(path string, argv, env []string) int {
+func superviseCmd(path string, argv, env []string, watchfd int) int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
+	if watchfd >= 0 {
+		unix.CloseOnExec(watchfd)
+		go func() {
+			var b [1]byte
+			for {
+				n, err := unix.Read(watchfd, b[:])
+				if n == 0 || (err != nil && err != unix.EINTR) {
+					term <- syscall.SIGTERM
+					return
+				}
+			}
+		}()
+	}
 	cmd := exec.Command(path)
 	cmd.Args, cmd.Env = argv, env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -301,3 +329,43 @@ func closeOnExec() {
 		}
 	}
 }
+
+// detachCmd starts the command in a session of its own, with log as its
+// output, tells the parent on standard output that it has, and exits once
+// the parent has recorded the command (a byte on gofd): the command is
+// then an orphan, which the init process of the container's PID namespace
+// adopts and reaps. Had the parent (nsh, outside the namespace) stayed the
+// command's parent, the kernel would wait for whoever adopted it outside
+// to reap it before the container's init could exit. If the parent dies
+// first (EOF on gofd), the command is killed.
+func detachCmd(path string, argv, env []string, log *os.File, gofd int) int {
+	if log == nil {
+		fmt.Fprintf(os.Stderr, "%sthe command: no log file\n", setupPrefix)
+		return exitSetup
+	}
+	cmd := exec.Command(path)
+	cmd.Args, cmd.Env = argv, env
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		fmt.Fprintf(os.Stderr, "nsh: exec %q: %v\n", argv[0], err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return exitNotFound
+		}
+		return exitNotExecable
+	}
+	os.Stdout.WriteString(startedMsg)
+	var b [1]byte
+	if n, _ := unix.Read(gofd, b[:]); n != 1 {
+		unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		return exitSetup
+	}
+	return 0
+}
+
+// startedMsg is what detachCmd says once the command has started.
+const startedMsg = "started\n"

@@ -18,6 +18,13 @@
 // pidfile written by the process itself, so that Stop, Running and Wait,
 // called later from any process, can find it again.
 //
+// StartContainer starts a container's init process (the same binary in
+// another hidden mode: PID 1 of new PID, UTS, IPC and mount namespaces,
+// optionally a user namespace, a root file system and a cgroup v2), and
+// RunIn, StartIn and InteractiveIn run commands in all the namespaces of
+// such a container (a Target), as `nsenter --target PID --all` does, from
+// a disposable thread that joined them.
+//
 // Layer: builtins/sys, the Linux plumbing (docs/architecture.md). It may
 // import the standard library, x/sys and package kernel; nothing of
 // Starlark, operations or the session.

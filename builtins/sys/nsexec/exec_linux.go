@@ -33,19 +33,51 @@ const waitDelay = 500 * time.Millisecond
 const startTimeout = 10 * time.Second
 
 // childArgs returns the arguments of the hidden child that runs argv in
-// ns, for Init to parse.
-func childArgs(ns kernel.Namespace, pidfile, logfile string, argv []string) []string {
-	args := []string{os.Args[0], childArg}
-	// /etc/netns/NAME applies only to named namespaces, not to host
-	// (whether it is nsh's own namespace or a sandbox).
-	if !ns.Own() && ns.Name() != kernel.HostName {
-		args = append(args, "-netns="+ns.Name())
-	}
+// p, for Init to parse.
+func childArgs(p place, pidfile, logfile string, argv []string) []string {
+	args := append([]string{os.Args[0], childArg}, p.flags()...)
 	if pidfile != "" {
 		args = append(args, "-pidfile="+pidfile, "-logfile="+logfile)
 	}
 	args = append(args, "--")
 	return append(args, argv...)
+}
+
+// A place is where a command runs: a network namespace, as with
+// `ip netns exec` (netnsPlace), or every namespace of a container, as
+// with `nsenter --all` (Target).
+type place interface {
+	// do runs fn, which forks the child, on a thread from which the child
+	// is born in the place.
+	do(fn func() error) error
+	// own reports whether do runs fn on the calling thread.
+	own() bool
+	// flags are the child's flags that say how to prepare the place.
+	flags() []string
+	// cloneflags are the namespaces the child is born in besides.
+	cloneflags() uintptr
+	// cgroup is the cgroup v2 directory the child starts in, or "".
+	cgroup() string
+	// String names the place in messages: namespace "NAME".
+	String() string
+}
+
+// netnsPlace is a network namespace, entered as `ip netns exec` does.
+type netnsPlace struct{ ns kernel.Namespace }
+
+func (p netnsPlace) do(fn func() error) error { return p.ns.Do(fn) }
+func (p netnsPlace) own() bool                { return p.ns.Own() }
+func (p netnsPlace) cloneflags() uintptr      { return unix.CLONE_NEWNS }
+func (p netnsPlace) cgroup() string           { return "" }
+func (p netnsPlace) String() string           { return fmt.Sprintf("namespace %q", p.ns.Name()) }
+
+func (p netnsPlace) flags() []string {
+	// /etc/netns/NAME applies only to named namespaces, not to host
+	// (whether it is nsh's own namespace or a sandbox).
+	if !p.ns.Own() && p.ns.Name() != kernel.HostName {
+		return []string{"-netns=" + p.ns.Name()}
+	}
+	return nil
 }
 
 // Run runs c in ns and waits for it to finish, capturing its output. The
@@ -56,13 +88,18 @@ func childArgs(ns kernel.Namespace, pidfile, logfile string, argv []string) []st
 // its deadline passed; in that case the whole process group is killed
 // with SIGKILL, and the output so far is returned with the error.
 func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
+	return runAt(ctx, netnsPlace{ns}, c)
+}
+
+// runAt runs c in p as Run says.
+func runAt(ctx context.Context, p place, c Cmd) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, errors.New("failed to run a command: the command is empty")
 	}
 	stdout := &capBuffer{max: MaxOutput}
 	stderr := &capBuffer{max: MaxOutput}
 	cmd := exec.CommandContext(ctx, selfExe)
-	args := childArgs(ns, "", "", c.Argv)
+	args := childArgs(p, "", "", c.Argv)
 	cmd.Args = append(append(args[:2:2], "-supervise"), args[2:]...)
 	cmd.Env = c.environ(os.Environ)
 	if c.Stdin != nil {
@@ -74,7 +111,27 @@ func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
 	// after down: the child gets SIGTERM as its parent-death signal. That
 	// signal follows the thread that forked the child, so the thread stays
 	// locked to this call until the child has been waited for.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: p.cloneflags(), Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if _, ok := p.(Target); ok {
+		// A child born in another PID namespace sees no parent, and Go
+		// would take that for its parent's death: it watches a pipe
+		// instead, whose other end nsh holds until the child is waited
+		// for (or nsh dies).
+		cmd.SysProcAttr.Pdeathsig = 0
+		wr, ww, err := os.Pipe()
+		if err != nil {
+			return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+		}
+		defer wr.Close()
+		defer ww.Close()
+		cmd.ExtraFiles = []*os.File{wr}
+		cmd.Args = append(append(cmd.Args[:3:3], "-watchfd=3"), cmd.Args[3:]...)
+	}
+	cg, err := inCgroup(cmd.SysProcAttr, p.cgroup())
+	if err != nil {
+		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+	}
+	defer cg.Close()
 	cmd.Cancel = func() error {
 		err := unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
 		if err == unix.ESRCH {
@@ -88,8 +145,8 @@ func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
 	// that forks it.
 	var werr error
 	started := false
-	err := ns.Do(func() error {
-		if ns.Own() {
+	err = p.do(func() error {
+		if p.own() {
 			// Do runs fn right here: lock the thread for Pdeathsig.
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -105,7 +162,7 @@ func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
 		if ctx.Err() != nil {
 			return Result{}, interrupted(ctx, c)
 		}
-		return Result{}, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
+		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
 	}
 	if err != nil {
 		// The command ran, but the thread could not leave the namespace;
@@ -124,7 +181,7 @@ func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
 	case werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, exec.ErrWaitDelay):
 		return res, fmt.Errorf("failed to wait for %q: %w", c, werr)
 	case res.Code == exitSetup && strings.HasPrefix(res.Stderr, setupPrefix):
-		return res, fmt.Errorf("failed to start %q in namespace %q: %s", c, ns.Name(),
+		return res, fmt.Errorf("failed to start %q in %s: %s", c, p,
 			strings.TrimSpace(strings.TrimPrefix(res.Stderr, "nsh: ")))
 	}
 	return res, nil
@@ -190,7 +247,7 @@ func Start(ns kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err er
 	}
 	defer r.Close()
 	cmd := exec.Command(selfExe)
-	cmd.Args = childArgs(ns, pidfile, logfile, c.Argv)
+	cmd.Args = childArgs(netnsPlace{ns}, pidfile, logfile, c.Argv)
 	cmd.Env = c.environ(os.Environ)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true}

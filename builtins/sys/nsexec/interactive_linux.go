@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
-	"golang.org/x/sys/unix"
 )
 
 // Interactive runs c in ns with the given standard streams (typically the
@@ -20,20 +19,35 @@ import (
 // it runs, nsh ignores SIGINT and SIGQUIT, so that Ctrl-C reaches the
 // command as it would in a shell.
 func Interactive(ns kernel.Namespace, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return interactive(netnsPlace{ns}, c, stdin, stdout, stderr)
+}
+
+// InteractiveIn runs c in every namespace of the container t, as
+// Interactive does in a network namespace.
+func InteractiveIn(t Target, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return interactive(t, c, stdin, stdout, stderr)
+}
+
+func interactive(p place, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to run a command: the command is empty")
 	}
 	cmd := exec.Command(selfExe)
-	cmd.Args = childArgs(ns, "", "", c.Argv)
+	cmd.Args = childArgs(p, "", "", c.Argv)
 	cmd.Env = c.environ(os.Environ)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: p.cloneflags()}
+	cg, err := inCgroup(cmd.SysProcAttr, p.cgroup())
+	if err != nil {
+		return 0, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+	}
+	defer cg.Close()
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
-	if err := ns.Do(cmd.Start); err != nil {
-		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
+	if err := p.do(cmd.Start); err != nil {
+		return 0, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, fmt.Errorf("failed to wait for %q: %w", c, err)
