@@ -288,7 +288,10 @@ func TestREPLHistory(t *testing.T) {
 	term := startTerminal(t, hist, "repl", "--sandbox", "--session", session)
 	term.expect(prompt)
 	term.send("answer = 41\r")
-	term.expect(prompt)
+	// The prompt is redrawn at every key typed, so it does not show that
+	// the line was taken; the output of the next statement does.
+	term.send("print(answer + 1)\r")
+	term.expect("42")
 	// Kill it: the history must survive a crash.
 	term.cmd.Process.Kill()
 	term.wait()
@@ -299,7 +302,9 @@ func TestREPLHistory(t *testing.T) {
 
 	term = startTerminal(t, hist, "repl", "--session", session)
 	term.expect(prompt)
-	term.send("\x1b[A") // up arrow
+	term.send("\x1b[A") // up arrow: the newest line first
+	term.expect("print(answer + 1)")
+	term.send("\x1b[A")
 	term.expect("answer = 41")
 	term.send("\r")
 	term.expect(prompt)
