@@ -27,6 +27,8 @@ type terminal struct {
 	seen  int // how much of out expect has consumed
 	done  chan struct{}
 	exitc int
+	// drained is closed when everything the terminal showed was read.
+	drained chan struct{}
 }
 
 // openPTY returns the two ends of a new pseudo-terminal.
@@ -70,8 +72,9 @@ func startTerminal(t *testing.T, hist string, args ...string) *terminal {
 		t.Fatal(err)
 	}
 	s.Close()
-	term := &terminal{t: t, cmd: cmd, pty: m, done: make(chan struct{})}
+	term := &terminal{t: t, cmd: cmd, pty: m, done: make(chan struct{}), drained: make(chan struct{})}
 	go func() {
+		defer close(term.drained)
 		buf := make([]byte, 4096)
 		for {
 			n, err := m.Read(buf)
@@ -141,6 +144,13 @@ func (term *terminal) expect(want string) string {
 		}
 		select {
 		case <-term.done:
+			// What nsh wrote last may still be in the pseudo-terminal:
+			// read it all (the read ends when no process holds the
+			// terminal any more).
+			select {
+			case <-term.drained:
+			case <-time.After(2 * time.Second):
+			}
 			term.mu.Lock()
 			clean := ansi.ReplaceAllString(term.out.String()[term.seen:], "")
 			term.mu.Unlock()
