@@ -3,7 +3,9 @@ package interp
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 
 	"go.starlark.net/starlark"
 )
@@ -143,4 +145,18 @@ func commas(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// SignalName names a signal as kill(1) does (SIGINT), for the message of
+// an interrupted script: FormatInterrupted(err, SignalName(sig)).
+func SignalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
 }

@@ -100,7 +100,7 @@ func runRun(c *ctx) error {
 	go func() {
 		select {
 		case sig := <-sigs:
-			interrupted <- signalName(sig)
+			interrupted <- interp.SignalName(sig)
 			thread.Cancel("interrupted")
 			cancel()
 		case <-done:
@@ -153,19 +153,6 @@ func runRun(c *ctx) error {
 	}
 	fmt.Fprintf(c.stderr, "nsh: lab %q is up. Undo the last step: nsh undo --session %s; tear it all down: nsh down --session %s\n", name, name, name)
 	return nil
-}
-
-// signalName names a signal as kill(1) does: SIGINT.
-func signalName(sig os.Signal) string {
-	switch sig {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	}
-	return sig.String()
 }
 
 // progress shows a line with the number of changes made so far while a

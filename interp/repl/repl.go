@@ -137,7 +137,7 @@ func (r *repl) signals(sigs <-chan os.Signal) {
 			r.stopped = true
 		}
 		if thread != nil && r.interrupted == "" {
-			r.interrupted = signalName(sig)
+			r.interrupted = interp.SignalName(sig)
 		}
 		stopped := r.stopped
 		r.mu.Unlock()
@@ -476,19 +476,6 @@ func (r *repl) onlyUndo(f *syntax.File) bool {
 		})
 	}
 	return !calls
-}
-
-// signalName names a signal as kill(1) does: SIGINT.
-func signalName(sig os.Signal) string {
-	switch sig {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	}
-	return sig.String()
 }
 
 func soleExpr(f *syntax.File) syntax.Expr {
