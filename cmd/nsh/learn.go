@@ -28,7 +28,7 @@ import (
 func init() {
 	register(&command{
 		name:    "learn",
-		usage:   "learn [NAME | FILE.star] [--check] [--reset] [--sandbox=false]",
+		usage:   "learn [NAME | FILE.star] [--reset] [--session NAME] [--sandbox=false] | learn --check [NAME | FILE.star]...",
 		summary: "follow a tutorial step by step, with your work checked as you go",
 		help: `
 Without arguments, lists the lessons. 'nsh learn NAME' starts one (or goes
@@ -57,6 +57,7 @@ passes after it, for one lesson or all of them.`,
 			fs.Bool("check", false, "verify the lessons: every check fails before its solution and passes after")
 			fs.Bool("reset", false, "tear down the lesson's lab and start it over")
 			fs.Bool("sandbox", true, "run the lab in a private namespace that stands in for host")
+			fs.String("session", "", "the session that holds the lab (default: learn-NAME)")
 		},
 		run: runLearn,
 	})
@@ -84,8 +85,8 @@ type taskDef struct {
 
 func runLearn(c *ctx) error {
 	check, reset := flagBool(c.fs, "check"), flagBool(c.fs, "reset")
-	if len(c.args) > 1 {
-		return usageError{"want at most one lesson"}
+	if len(c.args) > 1 && !check {
+		return usageError{"want one lesson (only --check takes several)"}
 	}
 	if check {
 		if reset {
@@ -368,6 +369,9 @@ func learnLesson(c *ctx, arg string, reset bool) error {
 		return err
 	}
 	sess := learnSession(name)
+	if n := flagString(c.fs, "session"); n != "" {
+		sess = n
+	}
 	if reset && session.Exists(sess) {
 		s, err := session.Open(session.Options{Name: sess, Existing: true})
 		if err != nil {
@@ -918,6 +922,9 @@ func checkLessons(c *ctx) error {
 		args = embeddedLessons()
 	}
 	failed := 0
+	if flagString(c.fs, "session") != "" {
+		return usageError{"--check runs each lesson in a session of its own: it takes no --session"}
+	}
 	for _, arg := range args {
 		if err := checkLesson(c, arg); err != nil {
 			fmt.Fprintf(c.stderr, "nsh: lesson %s: %v\n", arg, err)
