@@ -644,7 +644,7 @@ func (l *learner) rewindTo(k int) error {
 			continue
 		}
 		l.p.Starts[j] = l.liveSteps()
-		if err := l.runSolution(j, false); err != nil {
+		if err := l.runSolution(j, false, nil); err != nil {
 			return err
 		}
 	}
@@ -664,7 +664,8 @@ func subset(a, b []int) bool {
 // runSolution runs task k's solution in the lab: each statement (or the
 // statements on one line) a step of its own, as if typed; a statement
 // that is only undo() reaches every step of the session, as typed alone.
-func (l *learner) runSolution(k int, echo bool) error {
+// With between, it calls between after each statement but the last.
+func (l *learner) runSolution(k int, echo bool, between func(stmt string) error) error {
 	src := l.def.tasks[k].solution
 	opts := *interp.FileOptions
 	opts.LoadBindsGlobally = true
@@ -721,6 +722,11 @@ func (l *learner) runSolution(k int, echo bool) error {
 		}
 		if echo && v != starlark.None {
 			l.say("  %s", v.String())
+		}
+		if between != nil && i < len(f.Stmts) {
+			if err := between(first); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -892,7 +898,7 @@ func (l *learner) solve() error {
 		return err
 	}
 	l.say("The solution of task %d, a step per statement:", k+1)
-	return l.runSolution(k, true)
+	return l.runSolution(k, true, nil)
 }
 
 // back rewinds the lab to the start of the previous task.
@@ -1001,7 +1007,17 @@ func checkLesson(c *ctx, arg string) error {
 			problems = append(problems, fmt.Sprintf("%s: its check passes before its solution, so it checks nothing", label))
 			fmt.Fprintf(c.stdout, "  FAIL  %s: passes before its solution\n", label)
 		}
-		if err := l.runSolution(k, false); err != nil {
+		// A learner types the solution that show() prints: the task
+		// must not be done before its last statement, or the rest
+		// would land in the next task.
+		early := func(stmt string) error {
+			m, err := l.check(k)
+			if err == nil && m == "" {
+				return fmt.Errorf("its check passes after %q, before the end of its solution: the rest of it would run in the next task", stmt)
+			}
+			return nil
+		}
+		if err := l.runSolution(k, false, early); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", label, err))
 			fmt.Fprintf(c.stdout, "  FAIL  %s: its solution fails\n", label)
 			break
