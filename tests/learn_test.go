@@ -479,7 +479,18 @@ L = lesson(title = "early", summary = "", tasks = [
 	if r.code == 0 || !strings.Contains(r.stderr, `its check passes after "netns(\"lw3\")", before the end of its solution`) {
 		t.Errorf("--check of a lesson whose task is done before its solution's last statement: %s", r)
 	}
-	for _, s := range []string{"learn-check-vacuous", "learn-check-wrong", "learn-check-early"} {
+	// The lesson that docs/writing-a-lesson.md writes passes too.
+	page, err := os.ReadFile(filepath.Join(repoRoot, "docs", "writing-a-lesson.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(page), "```python\nload(")
+	example, _, _ := strings.Cut(rest, "```")
+	first := writeLab(t, "first", "load("+example)
+	if r := nsh(t, "learn", "--check", first); r.code != 0 || !strings.Contains(r.stdout, "lesson first: 3 tasks checked, 0 skipped: ok") {
+		t.Errorf("--check of the lesson in docs/writing-a-lesson.md: %s", r)
+	}
+	for _, s := range []string{"learn-check-vacuous", "learn-check-wrong", "learn-check-early", "learn-check-first"} {
 		if _, err := os.Stat(filepath.Join("/run/nsh", s)); err == nil {
 			t.Errorf("--check left session %s behind", s)
 		}
