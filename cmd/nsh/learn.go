@@ -457,7 +457,11 @@ func learnLesson(c *ctx, arg string, reset bool) error {
 			if l.p.Task < len(def.tasks) {
 				where = fmt.Sprintf("at task %d of %d", l.p.Task+1, len(def.tasks))
 			}
-			return fmt.Sprintf("nsh: lesson %s saved, %s, with its lab: nsh learn %s goes on; nsh learn --reset %s starts over; nsh down --session %s removes the lab", name, where, arg, arg, sess)
+			again := arg
+			if sess != learnSession(name) {
+				again += " --session " + sess
+			}
+			return fmt.Sprintf("nsh: lesson %s saved, %s, with its lab: nsh learn %s goes on; nsh learn --reset %s starts over; nsh down --session %s removes the lab", name, where, again, again, sess)
 		},
 	})
 	if errors.Is(err, repl.ErrFailed) {
