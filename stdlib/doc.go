@@ -10,7 +10,8 @@ package stdlib
 
 import "embed"
 
-// FS holds the .star modules.
+// FS holds the .star modules, and the lessons of nsh learn under
+// lessons/ (built on lesson.star; they are not modules to load).
 //
-//go:embed *.star
+//go:embed *.star lessons/*.star
 var FS embed.FS

@@ -15,6 +15,11 @@
 // lines read beyond the end of a block are kept for the next statement,
 // and positions count lines from the start of the input.
 //
+// A program can run a REPL of its own on top (nsh learn runs a lesson in
+// it) through the hooks of Options: Globals to predeclare names of its
+// own, AfterStatement to act after each statement, Prompt and LeftUp; the
+// builtins every script sees stay as they are.
+//
 // Layer: interp/repl, above interp (docs/architecture.md). It may import
 // the standard library, go.starlark.net, readline, docs, interp, builtins
 // and builtins/session; completion asks the session for namespace and link

@@ -44,6 +44,24 @@ type Options struct {
 	Remove bool
 	// Banner is printed at the start of an interactive REPL.
 	Banner string
+
+	// The hooks below let a program run the REPL for its own purpose (nsh
+	// learn runs a lesson in it); the plain REPL sets none of them.
+
+	// Globals, if not nil, is the map that holds the REPL's variables: Run
+	// adds the predeclared names and exit() to it, without replacing the
+	// names already there, so that a caller can predeclare names of its
+	// own (as builtins that close over this map) and see the variables.
+	Globals starlark.StringDict
+	// AfterStatement, if set, is called after each statement has run and,
+	// if it failed, been reverted; ok reports whether it succeeded. It may
+	// print, and change Globals.
+	AfterStatement func(ok bool)
+	// Prompt, if set, returns the primary prompt.
+	Prompt func() string
+	// LeftUp, if set, returns what the REPL says when it ends and leaves
+	// the lab up, instead of how to undo it and tear it down.
+	LeftUp func() string
 }
 
 // HistoryPath returns where the history is kept: $NSH_HISTORY, or
@@ -95,11 +113,18 @@ func Run(o Options) error {
 		o.Err = os.Stderr
 	}
 	r := &repl{o: o, in: o.Interp, s: o.Interp.Env.Session}
-	r.globals = starlark.StringDict{}
-	for k, v := range r.in.Predeclared {
-		r.globals[k] = v
+	r.globals = o.Globals
+	if r.globals == nil {
+		r.globals = starlark.StringDict{}
 	}
-	r.globals["exit"] = starlark.NewBuiltin("exit", r.exitBuiltin)
+	for k, v := range r.in.Predeclared {
+		if _, ok := r.globals[k]; !ok {
+			r.globals[k] = v
+		}
+	}
+	if _, ok := r.globals["exit"]; !ok {
+		r.globals["exit"] = starlark.NewBuiltin("exit", r.exitBuiltin)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -165,6 +190,9 @@ func (r *repl) isStopped() bool {
 // prompt returns the primary or the continuation prompt.
 func (r *repl) prompt(first bool) string {
 	p := "nsh:" + r.s.Name + "> "
+	if r.o.Prompt != nil {
+		p = r.o.Prompt()
+	}
 	if first {
 		return p
 	}
@@ -221,7 +249,8 @@ func (r *repl) interactive() error {
 		if f == nil || len(f.Stmts) == 0 {
 			continue
 		}
-		r.exec(f, text, start)
+		ok := r.exec(f, text, start)
+		r.after(ok)
 	}
 	if r.isStopped() {
 		return ErrFailed
@@ -339,7 +368,9 @@ func (r *repl) batch() error {
 		lo, hi := int(from.Line)-1, int(to.Line)
 		text := strings.Join(lines[max(lo, 0):min(hi, len(lines))], "\n")
 		one := &syntax.File{Options: f.Options, Path: f.Path, Stmts: f.Stmts[i:j]}
-		if !r.exec(one, text, int(from.Line)) || r.isStopped() {
+		ok := r.exec(one, text, int(from.Line))
+		r.after(ok)
+		if !ok || r.isStopped() {
 			return ErrFailed
 		}
 		if r.exit {
@@ -411,6 +442,13 @@ func (r *repl) exec(f *syntax.File, text string, start int) bool {
 		fmt.Fprintln(r.o.Out, format(v))
 	}
 	return true
+}
+
+// after calls the AfterStatement hook, if there is one.
+func (r *repl) after(ok bool) {
+	if r.o.AfterStatement != nil && !r.isStopped() {
+		r.o.AfterStatement(ok)
+	}
 }
 
 // newLive reports whether after holds a live step that before did not.
@@ -544,6 +582,10 @@ func (r *repl) leave() error {
 	}
 	if err := s.Close(); err != nil {
 		return err
+	}
+	if r.o.LeftUp != nil {
+		fmt.Fprintln(r.o.Err, r.o.LeftUp())
+		return nil
 	}
 	fmt.Fprintf(r.o.Err, "nsh: lab %q left up: undo with nsh undo --session %s; tear down with nsh down --session %s\n", s.Name, s.Name, s.Name)
 	return nil
