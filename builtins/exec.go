@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"github.com/nshlab/nsh/builtins/sys/probe"
 	"go.starlark.net/starlark"
@@ -90,7 +91,10 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	env.Session.Note(execExplain(nsName, argv))
+	env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
+	if kernel.RunsNothing(kns) {
+		return notRunResult(), nil
+	}
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
 	defer cancel()
 	res, err := nsexec.Run(ctx, kns, c)
@@ -117,11 +121,16 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return resultValue(res.Code, res.Stdout, res.Stderr), nil
 }
 
-func execExplain(nsName string, argv []string) []string {
-	if nsName == "host" {
-		return []string{ops.ShellJoin(argv)}
-	}
-	return []string{"ip netns exec " + nsName + " " + ops.ShellJoin(argv)}
+// notRunResult is what exec_in returns in a plan, where no command runs:
+// ok and code are None, stdout and stderr empty, so that a script that
+// looks at them goes on (see docs/plan.md).
+func notRunResult() starlark.Value {
+	return newRecord("result", starlark.StringDict{
+		"code":   starlark.None,
+		"stdout": starlark.String(""),
+		"stderr": starlark.String(""),
+		"ok":     starlark.None,
+	})
 }
 
 // spawn(ns, cmd, env=None) starts a background process, stopped on undo.
@@ -168,6 +177,9 @@ func (e *Env) spawn(nsName string, argv []string, extra map[string]string) (*Pro
 	if err := e.Session.Apply(op); err != nil {
 		return nil, err
 	}
+	if kns, err := e.kern().Namespace(nsName); err == nil && kernel.RunsNothing(kns) {
+		return &Process{env: e, op: op, planned: true}, nil
+	}
 	pid, _ := nsexec.Running(op.Pidfile)
 	return &Process{env: e, op: op, pid: pid}, nil
 }
@@ -177,6 +189,10 @@ type Process struct {
 	env *Env
 	op  *ops.ProcSpawn
 	pid int
+	// planned is set in a plan, where the process is not started: its
+	// pid is 0, it is not running, and wait() returns a result like
+	// exec_in's there.
+	planned bool
 }
 
 var _ starlark.HasAttrs = (*Process)(nil)
@@ -236,6 +252,9 @@ func processWait(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	timeout, err := seconds(tv, "timeout")
 	if err != nil {
 		return nil, err
+	}
+	if p.planned {
+		return notRunResult(), nil
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -317,6 +336,15 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
+	if kernel.RunsNothing(kns) {
+		// A plan sends no packets: ok is None, neither true nor false.
+		return newRecord("ping", starlark.StringDict{
+			"ok":       starlark.None,
+			"sent":     starlark.MakeInt(0),
+			"received": starlark.MakeInt(0),
+			"rtt_ms":   starlark.None,
+		}), nil
+	}
 	r, err := probe.Ping(env.Ctx, env.kern(), kns, dst, count, timeout)
 	if err != nil {
 		return nil, err
@@ -380,6 +408,14 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, err
 	}
+	if kernel.RunsNothing(kns) {
+		return newRecord("connection", starlark.StringDict{
+			"ok":    starlark.None,
+			"local": starlark.String(""),
+			"reply": starlark.String(""),
+			"error": starlark.String("not run: a plan sends no packets"),
+		}), nil
+	}
 	r := probe.Connect(env.Ctx, env.kern(), kns, addr, timeout, data)
 	return newRecord("connection", starlark.StringDict{
 		"ok":    starlark.Bool(r.OK),
@@ -407,6 +443,14 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	rp, err := optString(reply, "reply")
 	if err != nil {
 		return nil, err
+	}
+	kns, err := env.kern().Namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	if kernel.RunsNothing(kns) {
+		// A plan: the server is recorded and explained, not started.
+		return env.spawn(nsName, probe.ServeArgv(addr, rp), nil)
 	}
 	// The server counts as started only once it listens, so that a
 	// connect() right after serve() does not race it; if it does not,
