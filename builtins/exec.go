@@ -93,6 +93,7 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
 	if kernel.RunsNothing(kns) {
+		env.unknown++
 		return notRunResult(), nil
 	}
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
@@ -178,6 +179,7 @@ func (e *Env) spawn(nsName string, argv []string, extra map[string]string) (*Pro
 		return nil, err
 	}
 	if kns, err := e.kern().Namespace(nsName); err == nil && kernel.RunsNothing(kns) {
+		e.unknown++
 		return &Process{env: e, op: op, planned: true}, nil
 	}
 	pid, _ := nsexec.Running(op.Pidfile)
@@ -254,6 +256,7 @@ func processWait(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	if p.planned {
+		p.env.unknown++
 		return notRunResult(), nil
 	}
 	deadline := time.Now().Add(timeout)
@@ -338,6 +341,7 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	if kernel.RunsNothing(kns) {
 		// A plan sends no packets: ok is None, neither true nor false.
+		env.unknown++
 		return newRecord("ping", starlark.StringDict{
 			"ok":       starlark.None,
 			"sent":     starlark.MakeInt(0),
@@ -409,6 +413,7 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		return nil, err
 	}
 	if kernel.RunsNothing(kns) {
+		env.unknown++
 		return newRecord("connection", starlark.StringDict{
 			"ok":    starlark.None,
 			"local": starlark.String(""),

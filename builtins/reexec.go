@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"github.com/nshlab/nsh/builtins/sys/probe"
 )
@@ -9,10 +10,12 @@ import (
 // when this process is one of them, and then exits; in any other process
 // it returns at once. The children are the set-up of a command run as
 // `ip netns exec` runs it (exec_in, spawn, nsh exec: package nsexec) and
-// the native TCP server of serve() (package probe). Every binary that runs
+// the native TCP server of serve() (package probe), and the probe of link
+// kinds that a plan makes without root (kernel.UserDrivers). Every binary that runs
 // builtins must call Reexec first thing in main, as cmd/nsh does; it is
 // the one hook into the plumbing that the CLI has.
 func Reexec() {
 	nsexec.Init()
 	probe.ServeInit()
+	kernel.DriversInit()
 }

@@ -86,7 +86,10 @@ func changes(steps []*Step, notes []traced) []Change {
 
 // Counts sums up a lab: what its changes make.
 type Counts struct {
-	Namespaces, Links, Addresses, Routes, Rules, Processes, Commands, Other int
+	Namespaces, Links, Addresses, Routes, Rules, Processes, Commands int
+	// Settings are the changes to links (up, master, mtu, moves) and
+	// sysctls; Other the operations of other kinds.
+	Settings, Other int
 }
 
 // Count counts the namespaces (not the sandbox), links (both ends of a
@@ -115,6 +118,8 @@ func Count(changes []Change) Counts {
 			c.Rules++
 		case *ops.ProcSpawn:
 			c.Processes++
+		case *ops.LinkSet, *ops.LinkMove, *ops.SysctlSet:
+			c.Settings++
 		default:
 			c.Other++
 		}
@@ -124,13 +129,21 @@ func Count(changes []Change) Counts {
 
 // String says the counts in a line: "3 namespaces, 4 links, ...".
 func (c Counts) String() string {
-	parts := []string{
-		plural(c.Namespaces, "namespace"), plural(c.Links, "link"), plural(c.Addresses, "address"),
-		plural(c.Routes, "route"), plural(c.Rules, "iptables rule"), plural(c.Processes, "process"),
-		plural(c.Commands, "command"),
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		what string
+	}{
+		{c.Namespaces, "namespace"}, {c.Links, "link"}, {c.Addresses, "address"}, {c.Routes, "route"},
+		{c.Rules, "iptables rule"}, {c.Processes, "process"}, {c.Settings, "setting"},
+		{c.Commands, "command"}, {c.Other, "other change"},
+	} {
+		if p.n > 0 {
+			parts = append(parts, plural(p.n, p.what))
+		}
 	}
-	if c.Other > 0 {
-		parts = append(parts, plural(c.Other, "other change"))
+	if len(parts) == 0 {
+		return "no change"
 	}
 	return strings.Join(parts, ", ")
 }
