@@ -66,6 +66,9 @@ type plan struct {
 	saved    string
 	// unchecked counts the fail() calls the plan went past.
 	unchecked int
+	// unknown is set when the script had been handed a value that the
+	// plan could not know when it failed: its error may be the plan's.
+	unknown bool
 }
 
 // close closes the plan's session and removes its directory.
@@ -112,7 +115,7 @@ func planScript(script, name string, sandbox bool, explain func([]string), out i
 	s.StartStep("run "+filepath.Base(script), script)
 	if _, err := in.ExecFile(thread, script); err != nil {
 		p.err = interp.FormatError(err)
-		if env.Unknown() {
+		if p.unknown = env.Unknown(); p.unknown {
 			p.err += "\nnsh plan: (the script had used the result of a probe, command or process, which a plan does not run: ok and code are None, outputs empty)"
 		}
 	}
