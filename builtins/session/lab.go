@@ -9,6 +9,7 @@ import (
 
 	"github.com/nshlab/nsh/builtins/ops"
 	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/probe"
 	"github.com/vishvananda/netlink"
 )
 
@@ -147,18 +148,21 @@ func describe(name, sandbox string, k kernel.Kernel, changes []Change) (*Lab, er
 			n.Routes = append(n.Routes, cmd)
 		case *ops.IptRule:
 			n := get(o.NS)
-			n.Rules = append(n.Rules, LabRule{Table: o.Table, Chain: o.Chain, Target: target(o.Args), Text: ops.ShellJoinRule(o.Args)})
+			n.Rules = append(n.Rules, LabRule{Table: o.Table, Chain: o.Chain, Target: target(o.Args), Text: ops.ShellJoinRule(withoutMark(o.Args))})
 		case *ops.SysctlSet:
 			n := get(o.NS)
 			n.Sysctls = append(n.Sysctls, o.Key+"="+o.Value)
 		case *ops.ProcSpawn:
 			n := get(o.NS)
-			cmd := o.Explain("")[0]
-			cmd = strings.TrimSuffix(cmd, " &")
-			if p := "ip netns exec " + shellQuote(o.NS) + " "; strings.Contains(cmd, p) {
-				cmd = strings.Replace(cmd, p, "", 1)
+			if addr, reply, ok := probe.ParseServeArgv(o.Argv); ok {
+				what := "serve " + addr
+				if reply != nil {
+					what += fmt.Sprintf(" (reply %q)", *reply)
+				}
+				n.Processes = append(n.Processes, what)
+				continue
 			}
-			n.Processes = append(n.Processes, cmd)
+			n.Processes = append(n.Processes, ops.ShellJoin(o.Argv))
 		}
 	}
 	// Host first, then the namespaces in the order the lab made them.
@@ -178,6 +182,20 @@ func describe(name, sandbox string, k kernel.Kernel, changes []Change) (*Lab, er
 }
 
 func isHostNS(ns string) bool { return ns == "" || ns == Host }
+
+// withoutMark returns iptables arguments without the comment match that
+// marks a rule as nsh's.
+func withoutMark(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if i+3 < len(args) && args[i] == "-m" && args[i+1] == "comment" && args[i+2] == "--comment" && strings.HasPrefix(args[i+3], "nsh:") {
+			i += 3
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
 
 // target returns the -j target of iptables arguments.
 func target(args []string) string {
