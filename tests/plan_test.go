@@ -170,7 +170,7 @@ func TestPlanReportsErrors(t *testing.T) {
 	for _, c := range []struct {
 		src, want string
 	}{
-		{"a = netns(\"a\")\nveth(\"x\", \"y\", ns = a).addr(\"10.0.0.300/24\")\n", `lab.star:2:.*10.0.0.300/24`},
+		{"a = netns(\"a\")\nx, y = veth(\"x\", \"y\", ns = a)\nx.addr(\"10.0.0.300/24\")\n", `lab.star:3:.*10.0.0.300/24`},
 		{"a = netns(\"a\")\nb = netns(\"a\")\n", `lab.star:2:.*namespace "a".*already exists`},
 		{"a = netns(\"a\")\na.route(\"default\", via = \"10.1.1.1\")\n", `lab.star:2:.*10.1.1.1`},
 		{"netns(\"" + taken + "\")\n", `lab.star:1:.*` + taken + `.*already exists`},
