@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/nshlab/nsh/builtins"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,9 @@ func TestMain(m *testing.M) {
 	if code, ok := jailOrTrap(); ok {
 		os.Exit(code)
 	}
+	// Tests that run builtins in this process (TestScriptsModel) start
+	// commands and servers by re-executing it, as nsh does.
+	builtins.Reexec()
 	_, file, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Dir(filepath.Dir(file))
 	dir, err := os.MkdirTemp("", "nsh-test-bin-")
