@@ -102,3 +102,17 @@ func TestUndo(t *testing.T) {
 		}
 	}
 }
+
+// TestShellQuoteControl checks that a string with a newline is quoted on
+// one line, as bash reads it back.
+func TestShellQuoteControl(t *testing.T) {
+	for in, want := range map[string]string{
+		"blue\n":     `$'blue\n'`,
+		"it's\tx\\y": `$'it\'s\tx\\y'`,
+		"plain":      "plain",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -185,8 +185,29 @@ func ExplainHost(ns, host string) string { return explainNS(ns, host) }
 
 func isHost(ns string) bool { return ns == "" || ns == kernel.HostName }
 
-// shellQuote quotes s for a POSIX shell if it needs quoting.
+// shellQuote quotes s for a POSIX shell if it needs quoting. A string
+// with control characters (a newline) is quoted as bash's $'...', so that
+// a command stays on one line.
 func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		var b strings.Builder
+		b.WriteString("$'")
+		for _, r := range s {
+			switch {
+			case r == '\\' || r == '\'':
+				b.WriteString("\\" + string(r))
+			case r == '\n':
+				b.WriteString("\\n")
+			case r == '\t':
+				b.WriteString("\\t")
+			case r < 0x20 || r == 0x7f:
+				fmt.Fprintf(&b, "\\x%02x", r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		return b.String() + "'"
+	}
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
 	}) < 0 {
