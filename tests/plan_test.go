@@ -234,3 +234,14 @@ print("wait", w.ok, w.code)
 		t.Errorf("plan shows nsh's hidden command:\n%s", stdout.String())
 	}
 }
+
+// sandboxIn returns the name of the sandbox that --explain output shows
+// being made (its first namespace).
+func sandboxIn(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\+ ip netns add (nsh-sb-\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no sandbox made in:\n%s", out)
+	}
+	return m[1]
+}
