@@ -29,7 +29,17 @@ type Env struct {
 
 	ownersMu sync.Mutex
 	owners   *session.Owners
+
+	// unknown counts the values a plan handed out for what it does not
+	// run (probes, commands): see Unknown.
+	unknown int
 }
+
+// Unknown reports whether the script has been handed a value that a plan
+// could not know, because it runs no command and sends no packet: the
+// result of a probe, exec_in or a process. A check that fails after that
+// may fail only in the plan.
+func (e *Env) Unknown() bool { return e.unknown > 0 }
 
 // Attach stores env in thread.
 func Attach(thread *starlark.Thread, env *Env) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nshlab/nsh/builtins/ops"
+	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"github.com/nshlab/nsh/builtins/sys/probe"
 	"go.starlark.net/starlark"
@@ -92,20 +93,23 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	ctr, _ := (*ns).(*Container)
-	if _, model := env.kern().(ops.ContainerModel); model {
-		ctr = nil // a model runs nothing: fail as for any namespace
-	}
 	label := nsLabel(nsName)
+	if kernel.RunsNothing(kns) {
+		// A plan: the command is explained, not run.
+		env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
+		env.unknown++
+		return notRunResult(), nil
+	}
 	ctx, cancel := context.WithTimeout(env.Ctx, timeout)
 	defer cancel()
 	var res nsexec.Result
 	if ctr != nil {
 		// All the container's namespaces, as nsenter --all.
 		label = fmt.Sprintf("container %q", ctr.op.Name)
-		env.Session.Note([]string{ctr.op.NsenterCmd(argv)})
+		env.Session.Note(ops.Commands{ctr.op.NsenterCmd(argv)})
 		res, err = nsexec.RunIn(ctx, ctr.op.Target(), c)
 	} else {
-		env.Session.Note(execExplain(nsName, argv))
+		env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
 		res, err = nsexec.Run(ctx, kns, c)
 	}
 	if kns.Own() {
@@ -131,11 +135,16 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return resultValue(res.Code, res.Stdout, res.Stderr), nil
 }
 
-func execExplain(nsName string, argv []string) []string {
-	if nsName == "host" {
-		return []string{ops.ShellJoin(argv)}
-	}
-	return []string{"ip netns exec " + nsName + " " + ops.ShellJoin(argv)}
+// notRunResult is what exec_in returns in a plan, where no command runs:
+// ok and code are None, stdout and stderr empty, so that a script that
+// looks at them goes on (see docs/plan.md).
+func notRunResult() starlark.Value {
+	return newRecord("result", starlark.StringDict{
+		"code":   starlark.None,
+		"stdout": starlark.String(""),
+		"stderr": starlark.String(""),
+		"ok":     starlark.None,
+	})
 }
 
 // spawn(ns, cmd, env=None) starts a background process, stopped on undo.
@@ -194,6 +203,10 @@ func (e *Env) spawnIn(nsName string, ctr *ops.ContainerAdd, argv []string, extra
 	if err := e.Session.Apply(op); err != nil {
 		return nil, err
 	}
+	if kns, err := e.kern().Namespace(nsName); err == nil && kernel.RunsNothing(kns) {
+		e.unknown++
+		return &Process{env: e, op: op, planned: true}, nil
+	}
 	pid, _ := nsexec.Running(op.Pidfile)
 	return &Process{env: e, op: op, pid: pid}, nil
 }
@@ -203,6 +216,10 @@ type Process struct {
 	env *Env
 	op  *ops.ProcSpawn
 	pid int
+	// planned is set in a plan, where the process is not started: its
+	// pid is 0, it is not running, and wait() returns a result like
+	// exec_in's there.
+	planned bool
 }
 
 var _ starlark.HasAttrs = (*Process)(nil)
@@ -262,6 +279,10 @@ func processWait(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	timeout, err := seconds(tv, "timeout")
 	if err != nil {
 		return nil, err
+	}
+	if p.planned {
+		p.env.unknown++
+		return notRunResult(), nil
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -343,6 +364,16 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
+	if kernel.RunsNothing(kns) {
+		// A plan sends no packets: ok is None, neither true nor false.
+		env.unknown++
+		return newRecord("ping", starlark.StringDict{
+			"ok":       starlark.None,
+			"sent":     starlark.MakeInt(0),
+			"received": starlark.MakeInt(0),
+			"rtt_ms":   starlark.None,
+		}), nil
+	}
 	r, err := probe.Ping(env.Ctx, env.kern(), kns, dst, count, timeout)
 	if err != nil {
 		return nil, err
@@ -406,6 +437,15 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, err
 	}
+	if kernel.RunsNothing(kns) {
+		env.unknown++
+		return newRecord("connection", starlark.StringDict{
+			"ok":    starlark.None,
+			"local": starlark.String(""),
+			"reply": starlark.String(""),
+			"error": starlark.String("not run: a plan sends no packets"),
+		}), nil
+	}
 	r := probe.Connect(env.Ctx, env.kern(), kns, addr, timeout, data)
 	return newRecord("connection", starlark.StringDict{
 		"ok":    starlark.Bool(r.OK),
@@ -441,6 +481,14 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 			return nil, errors.New("reply and sink exclude each other: a sink replies with what it received")
 		}
 		argv = probe.ServeSinkArgv(addr)
+	}
+	kns, err := env.kern().Namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	if kernel.RunsNothing(kns) {
+		// A plan: the server is recorded and explained, not started.
+		return env.spawn(nsName, argv, nil)
 	}
 	// The server counts as started only once it listens, so that a
 	// connect() right after serve() does not race it; if it does not,

@@ -42,7 +42,9 @@ var (
 	_ starlark.Comparable = (*Rule)(nil)
 )
 
-func (r *Rule) String() string        { return fmt.Sprintf("rule(%q)", r.op.Explain()[0]) }
+func (r *Rule) String() string {
+	return fmt.Sprintf("rule(%q)", r.op.Explain(r.env.Session.Meta().Sandbox)[0])
+}
 func (r *Rule) Type() string          { return "rule" }
 func (r *Rule) Freeze()               {}
 func (r *Rule) Truth() starlark.Bool  { return true }

@@ -122,7 +122,7 @@ func journalBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 			if !e.Live() {
 				continue
 			}
-			for _, c := range e.Op.Explain() {
+			for _, c := range e.Op.Explain(env.Session.Meta().Sandbox) {
 				cmds = append(cmds, starlark.String(c))
 			}
 		}

@@ -381,19 +381,25 @@ x.route("default", via="10.60.0.2")
 ip_forward(x)
 `, v))
 	r := mustNsh(t, "run", script, "--sandbox", "--rm", "--explain", "--session", session)
+	sb := sandboxIn(t, r.stderr)
 	for _, want := range []string{
 		"ip netns add " + v["X"],
 		"ip -n " + v["X"] + " link set lo up",
 		"ip link add " + v["A"] + " netns " + v["X"] + " type veth peer name " + v["B"] + " netns " + v["Y"],
 		"ip -n " + v["X"] + " addr add 10.60.0.1/24 dev " + v["A"],
 		"ip -n " + v["X"] + " link set " + v["A"] + " up",
-		"ip link add " + v["BR"] + " type bridge",
+		// In host, which is the sandbox: pasted, the command must
+		// not make the bridge in the machine's own namespace.
+		"ip link add " + v["BR"] + " netns " + sb + " type bridge",
 		"ip -n " + v["X"] + " route add default via 10.60.0.2",
 		"ip netns exec " + v["X"] + " sysctl -w net.ipv4.ip_forward=1",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("--explain output lacks %q:\n%s", want, r.stderr)
 		}
+	}
+	if strings.Contains(r.stderr, "ip link add "+v["BR"]+" type bridge") {
+		t.Errorf("--explain shows a command for host without the sandbox:\n%s", r.stderr)
 	}
 	if strings.Contains(r.stderr, "ip -n "+v["Y"]+" link set lo up") {
 		t.Errorf("lo=False still brought lo up:\n%s", r.stderr)

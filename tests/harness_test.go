@@ -26,8 +26,9 @@ var nshBin string
 var repoRoot string
 
 func TestMain(m *testing.M) {
-	// Tests that run sessions in this process (TestScriptsModel) start
-	// containers, whose init is this binary re-executed.
+	// Tests that run builtins in this process (TestScriptsModel) start
+	// commands, servers and containers' init by re-executing it, as nsh
+	// does.
 	builtins.Reexec()
 	if code, ok := jailOrTrap(); ok {
 		os.Exit(code)

@@ -151,10 +151,10 @@ func TestDualStackSandbox(t *testing.T) {
 	assertClean(t, before)
 }
 
-// machineState is what a stand-in machine's lab could leave behind:
+// vxlanMachineState is what a stand-in machine's lab could leave behind:
 // its links (with their kinds, addresses and qdiscs), routes of both
 // families, and the named namespaces.
-func machineState(t *testing.T, ns string) string {
+func vxlanMachineState(t *testing.T, ns string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, argv := range [][]string{
@@ -199,7 +199,7 @@ func TestVxlanTwoHosts(t *testing.T) {
 		}
 		return r
 	}
-	stateA, stateB := machineState(t, "machine-a"), machineState(t, "machine-b")
+	stateA, stateB := vxlanMachineState(t, "machine-a"), vxlanMachineState(t, "machine-b")
 	sa, sb := uniq("sa"), uniq("sb")
 	t.Cleanup(func() { site("machine-b", "down", "--session", sb); site("machine-a", "down", "--session", sa) })
 	if r := site("machine-a", "run", "vxlan-site.star", "--session", sa); r.code != 0 {
@@ -225,7 +225,7 @@ print("across", p.received)
 		if r := site(c.m, "down", "--session", c.s); r.code != 0 {
 			t.Fatalf("down %s: %s", c.s, r)
 		}
-		if got := machineState(t, c.m); got != c.before {
+		if got := vxlanMachineState(t, c.m); got != c.before {
 			t.Errorf("%s after down of its site:\n%s", c.m, diffLines(c.before, got))
 		}
 	}

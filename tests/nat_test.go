@@ -161,9 +161,10 @@ o = masquerade("10.78.0.0/16", out = "{BR}")
 	if !strings.Contains(r.stdout, want) {
 		t.Errorf("rule value: got %q, want %q", r.stdout, want)
 	}
+	sb := sandboxIn(t, r.stderr)
 	for _, cmd := range []string{
-		"+ iptables -t nat -A POSTROUTING -s 10.77.0.0/16 ! -o " + br + " -m comment --comment " + comment + " -j MASQUERADE",
-		"+ iptables -t nat -A POSTROUTING -s 10.78.0.0/16 -o " + br + " -m comment --comment " + comment + " -j MASQUERADE",
+		"+ ip netns exec " + sb + " iptables -t nat -A POSTROUTING -s 10.77.0.0/16 ! -o " + br + " -m comment --comment " + comment + " -j MASQUERADE",
+		"+ ip netns exec " + sb + " iptables -t nat -A POSTROUTING -s 10.78.0.0/16 -o " + br + " -m comment --comment " + comment + " -j MASQUERADE",
 	} {
 		if !strings.Contains(r.stderr, cmd) {
 			t.Errorf("--explain lacks %q:\n%s", cmd, r.stderr)
@@ -298,9 +299,10 @@ nat_gateway("10.99.0.0/16", not_out = "br9")
 			t.Errorf("iptables-save in the sandbox lacks %q:\n%s", l, save)
 		}
 	}
+	sb := sandboxIn(t, r.stderr)
 	for _, cmd := range []string{
-		"+ iptables -I FORWARD 1 -i br9 -m comment --comment nsh:" + session + " -j ACCEPT",
-		"+ iptables -t raw -I OUTPUT 1 -p udp -m comment --comment nsh:" + session + " -j NOTRACK",
+		"+ ip netns exec " + sb + " iptables -I FORWARD 1 -i br9 -m comment --comment nsh:" + session + " -j ACCEPT",
+		"+ ip netns exec " + sb + " iptables -t raw -I OUTPUT 1 -p udp -m comment --comment nsh:" + session + " -j NOTRACK",
 		"+ ip netns exec " + v["NS"] + " iptables -A FORWARD -m comment --comment nsh:" + session + " -j ACCEPT",
 	} {
 		if !strings.Contains(r.stderr, cmd) {
@@ -388,7 +390,7 @@ func TestLegacyBackend(t *testing.T) {
 	downAtEnd(t, session)
 	p := writeLab(t, "leg", "masquerade(\"10.5.0.0/16\")\n")
 	env := []string{"NSH_IPTABLES=iptables-legacy"}
-	if r := nshEnv(t, env, "run", "--sandbox", "--explain", "--session", session, p); r.code != 0 || !strings.Contains(r.stderr, "+ iptables-legacy -t nat -A POSTROUTING") {
+	if r := nshEnv(t, env, "run", "--sandbox", "--explain", "--session", session, p); r.code != 0 || !strings.Contains(r.stderr, " iptables-legacy -t nat -A POSTROUTING") {
 		t.Fatalf("run with iptables-legacy: %s", r)
 	}
 	if n := len(ruleLines(sandboxSave(t, session, "iptables-legacy-save"), "nsh:"+session)); n != 1 {

@@ -409,8 +409,8 @@ undo()
 2  run lab.star    [%s]
      ip netns add %s
      ip -n %s link set lo up
-     ip link add %s type veth peer name %s netns %s
-`, sb, sb, lab, ns, ns, la, lb, ns)
+     ip link add %s netns %s type veth peer name %s netns %s
+`, sb, sb, lab, ns, ns, la, sb, lb, ns)
 	want := "(\"veth\", netns(\"host\"))\nTrue\n2\n" + listing + "1\n"
 	if r.stdout != want {
 		t.Errorf("stdout = %q, want %q", r.stdout, want)

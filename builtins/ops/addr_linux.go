@@ -109,8 +109,8 @@ func (o *AddrAdd) Revert(k kernel.Kernel) error {
 }
 
 // Explain implements Op.
-func (o *AddrAdd) Explain() []string {
-	cmd := "ip " + nsFlag(o.NS) + "addr add " + o.CIDR
+func (o *AddrAdd) Explain(host string) []string {
+	cmd := "ip " + nsFlag(o.NS, host) + "addr add " + o.CIDR
 	if o.Brd != "" {
 		cmd += " brd " + o.Brd
 	}
@@ -119,4 +119,9 @@ func (o *AddrAdd) Explain() []string {
 		cmd += " nodad"
 	}
 	return []string{cmd}
+}
+
+// Undo implements Undoer.
+func (o *AddrAdd) Undo(host string) []string {
+	return []string{"ip " + nsFlag(o.NS, host) + "addr del " + o.CIDR + " dev " + shellQuote(o.Link)}
 }

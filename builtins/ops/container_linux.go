@@ -151,7 +151,7 @@ func (o *ContainerAdd) UnshareFlags() []string {
 }
 
 // Explain implements Op.
-func (o *ContainerAdd) Explain() []string {
+func (o *ContainerAdd) Explain(host string) []string {
 	var cmds []string
 	if o.Cgroup != "" {
 		cmds = append(cmds, "mkdir "+shellQuote(o.Cgroup))
@@ -163,10 +163,7 @@ func (o *ContainerAdd) Explain() []string {
 	if o.UTS && o.Hostname != "" {
 		inner = "hostname " + shellQuote(o.Hostname) + "; " + inner
 	}
-	cmd := "unshare " + strings.Join(o.UnshareFlags(), " ") + " sh -c " + shellQuote(inner) + " &"
-	if !isHost(o.NS) {
-		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
-	}
+	cmd := nsExec(o.NS, host) + "unshare " + strings.Join(o.UnshareFlags(), " ") + " sh -c " + shellQuote(inner) + " &"
 	if o.Cgroup != "" {
 		cmd = "echo $$ > " + shellQuote(o.Cgroup) + "/cgroup.procs; " + cmd
 	}

@@ -25,7 +25,7 @@ func TestContainerExplain(t *testing.T) {
 		{&ProcSpawn{NS: "c1", Container: "c1", Enter: "/run/nsh/s/ctr/c1.pid", Argv: []string{"sleep", "9"}},
 			[]string{`nsenter --target "$(cut -d' ' -f1 /run/nsh/s/ctr/c1.pid)" --all sleep 9 &`}},
 	} {
-		if got := c.op.Explain(); !reflect.DeepEqual(got, c.want) {
+		if got := c.op.Explain(""); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%T.Explain() =\n%q, want\n%q", c.op, got, c.want)
 		}
 	}

@@ -170,7 +170,23 @@ func (o *IptRule) tidy(h kernel.Iptables) error {
 }
 
 // Explain implements Op.
-func (o *IptRule) Explain() []string {
+func (o *IptRule) Explain(host string) []string {
+	if o.Insert {
+		return []string{o.command(host, "-I", o.Chain, "1")}
+	}
+	return []string{o.command(host, "-A", o.Chain)}
+}
+
+// Undo implements Undoer: iptables (or ip6tables) -D with the same rule. (An empty table
+// or chain that iptables-nft made for the rule stays: iptables cannot
+// remove one.)
+func (o *IptRule) Undo(host string) []string {
+	return []string{o.command(host, "-D", o.Chain)}
+}
+
+// command returns the iptables command line that applies cmd (-A CHAIN,
+// -D CHAIN...) to the rule, in its namespace.
+func (o *IptRule) command(host string, cmd ...string) string {
 	bin := o.tool()
 	if o.Bin != "" {
 		bin = filepath.Base(o.Bin)
@@ -179,16 +195,8 @@ func (o *IptRule) Explain() []string {
 	if o.Table != "filter" {
 		argv = append(argv, "-t", o.Table)
 	}
-	if o.Insert {
-		argv = append(argv, "-I", o.Chain, "1")
-	} else {
-		argv = append(argv, "-A", o.Chain)
-	}
-	cmd := ShellJoinRule(append(argv, o.Args...))
-	if !isHost(o.NS) {
-		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
-	}
-	return []string{cmd}
+	argv = append(argv, cmd...)
+	return nsExec(o.NS, host) + ShellJoinRule(append(argv, o.Args...))
 }
 
 // ShellJoinRule quotes and joins iptables arguments for a shell, leaving

@@ -29,7 +29,7 @@ func TestIptRuleExplain(t *testing.T) {
 		{&IptRule{NS: "host", Table: "filter", Chain: "INPUT", Args: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}},
 			"iptables -A INPUT -m comment --comment 'two words' -j ACCEPT"},
 	} {
-		if got := c.op.Explain(); !reflect.DeepEqual(got, []string{c.want}) {
+		if got := c.op.Explain(""); !reflect.DeepEqual(got, []string{c.want}) {
 			t.Errorf("Explain = %q, want %q", got, c.want)
 		}
 	}

@@ -80,7 +80,7 @@ func TestNewLinkKindsInTheModel(t *testing.T) {
 		{&ops.LinkAdd{NS: "a", Name: "v7", Type: &ops.Vlan{Parent: "nope", ID: 7}}, `failed to add vlan "v7" in namespace "a": no parent link "nope"`},
 	} {
 		if err := c.op.Apply(k); err == nil || !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want %q", c.op.Explain()[0], err, c.want)
+			t.Errorf("%s: got %v, want %q", c.op.Explain("")[0], err, c.want)
 		}
 	}
 	for i := len(adds) - 1; i >= 0; i-- {

@@ -23,4 +23,4 @@ func (*Bridge) Link(_ kernel.Kernel, _ kernel.Namespace, _ *LinkAdd, attrs netli
 }
 
 // Explain implements LinkKind.
-func (*Bridge) Explain(o *LinkAdd) string { return explainAdd(o) }
+func (*Bridge) Explain(o *LinkAdd, host string) string { return explainAdd(o, host) }

@@ -23,4 +23,4 @@ func (*Dummy) Link(_ kernel.Kernel, _ kernel.Namespace, _ *LinkAdd, attrs netlin
 }
 
 // Explain implements LinkKind.
-func (*Dummy) Explain(o *LinkAdd) string { return explainAdd(o) }
+func (*Dummy) Explain(o *LinkAdd, host string) string { return explainAdd(o, host) }

@@ -30,8 +30,9 @@ type LinkKind interface {
 	// created in. An error is a reason, as in "failed to add KIND
 	// "NAME": REASON".
 	Link(k kernel.Kernel, ns kernel.Namespace, o *LinkAdd, attrs netlink.LinkAttrs) (netlink.Link, error)
-	// Explain returns the iproute2 command that creates the link.
-	Explain(o *LinkAdd) string
+	// Explain returns the iproute2 command that creates the link; host is
+	// as for Explainer.
+	Explain(o *LinkAdd, host string) string
 }
 
 // A linkChecker kind checks its parameters before anything is journaled
@@ -170,10 +171,6 @@ func (o *LinkAdd) UnmarshalJSON(b []byte) error {
 
 // explainAdd returns the iproute2 command that adds a link of a kind
 // without parameters: `ip link add NAME [netns NS] type KIND`.
-func explainAdd(o *LinkAdd) string {
-	cmd := "ip link add " + shellQuote(o.Name)
-	if !isHost(o.NS) {
-		cmd += " netns " + shellQuote(o.NS)
-	}
-	return cmd + " type " + o.Type.Name()
+func explainAdd(o *LinkAdd, host string) string {
+	return "ip link add " + shellQuote(o.Name) + nsArg(o.NS, host) + " type " + o.Type.Name()
 }

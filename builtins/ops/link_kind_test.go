@@ -88,7 +88,7 @@ func TestLinkAddJournalCompatible(t *testing.T) {
 		if got := la.Namespaces(); !slices.Equal(got, c.scope) {
 			t.Errorf("%s: Namespaces() = %v, want %v", c.rec, got, c.scope)
 		}
-		if got := la.Explain(); !slices.Equal(got, []string{c.explain}) {
+		if got := la.Explain(""); !slices.Equal(got, []string{c.explain}) {
 			t.Errorf("%s: Explain() = %q, want %q", c.rec, got, c.explain)
 		}
 		// Encoding gives back the same record, key for key.

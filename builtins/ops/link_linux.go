@@ -156,11 +156,16 @@ func (o *LinkAdd) Revert(k kernel.Kernel) error {
 }
 
 // Explain implements Op.
-func (o *LinkAdd) Explain() []string {
+func (o *LinkAdd) Explain(host string) []string {
 	if o.Type == nil {
 		return nil
 	}
-	return []string{o.Type.Explain(o)}
+	return []string{o.Type.Explain(o, host)}
+}
+
+// Undo implements Undoer: deleting the link deletes its peer too.
+func (o *LinkAdd) Undo(host string) []string {
+	return []string{"ip " + nsFlag(o.NS, host) + "link del " + shellQuote(o.Name)}
 }
 
 // LinkSet changes one attribute of a link: its state ("up"), MTU, MAC
@@ -385,23 +390,35 @@ func (o *LinkSet) set(h kernel.Netlink, l netlink.Link, v string, ns kernel.Name
 }
 
 // Explain implements Op.
-func (o *LinkSet) Explain() []string {
-	pre := "ip " + nsFlag(o.NS) + "link set " + shellQuote(o.Name) + " "
+func (o *LinkSet) Explain(host string) []string { return o.explainSet(host, o.Value) }
+
+// Undo implements Undoer: it sets the value the link had before, if Apply
+// learned it.
+func (o *LinkSet) Undo(host string) []string {
+	if !o.Learned || o.Old == o.Value {
+		return nil
+	}
+	return o.explainSet(host, o.Old)
+}
+
+// explainSet returns the command that sets the attribute to v.
+func (o *LinkSet) explainSet(host, v string) []string {
+	pre := "ip " + nsFlag(o.NS, host) + "link set " + shellQuote(o.Name) + " "
 	switch o.Attr {
 	case "up":
-		if o.Value == "true" {
+		if v == "true" {
 			return []string{pre + "up"}
 		}
 		return []string{pre + "down"}
 	case "mtu":
-		return []string{pre + "mtu " + o.Value}
+		return []string{pre + "mtu " + v}
 	case "mac":
-		return []string{pre + "address " + o.Value}
+		return []string{pre + "address " + v}
 	case "master":
-		if o.Value == "" {
+		if v == "" {
 			return []string{pre + "nomaster"}
 		}
-		return []string{pre + "master " + shellQuote(o.Value)}
+		return []string{pre + "master " + shellQuote(v)}
 	}
 	return nil
 }
@@ -623,17 +640,29 @@ func relocate(k kernel.Kernel, fromNS, name string, idx int, toNS, newName strin
 }
 
 // Explain implements Op.
-func (o *LinkMove) Explain() []string {
-	cmd := "ip " + nsFlag(o.NS) + "link set " + shellQuote(o.Name) + " netns "
-	if isHost(o.ToNS) {
+func (o *LinkMove) Explain(host string) []string {
+	return []string{explainMove(o.NS, o.Name, o.ToNS, o.NewName, host)}
+}
+
+// Undo implements Undoer: it moves the link back under its old name.
+func (o *LinkMove) Undo(host string) []string {
+	return []string{explainMove(o.ToNS, o.NewName, o.NS, o.Name, host)}
+}
+
+// explainMove returns the command that moves link name in ns to toNS as
+// newName. The machine's own namespace is written "netns 1", as the
+// tutorials do: the namespace of process 1.
+func explainMove(ns, name, toNS, newName, host string) string {
+	cmd := "ip " + nsFlag(ns, host) + "link set " + shellQuote(name) + " netns "
+	if to := explainNS(toNS, host); to == "" {
 		cmd += "1"
 	} else {
-		cmd += shellQuote(o.ToNS)
+		cmd += shellQuote(to)
 	}
-	if o.NewName != o.Name {
-		cmd += " name " + shellQuote(o.NewName)
+	if newName != name {
+		cmd += " name " + shellQuote(newName)
 	}
-	return []string{cmd}
+	return cmd
 }
 
 // moveLink sends one RTM_NEWLINK that moves the link with index idx in

@@ -104,7 +104,7 @@ func (m *Macvlan) Refused(o *LinkAdd, err error) error {
 // Explain implements LinkKind. The parent is named in the namespace the
 // macvlan is made in, so the command runs there (-n) rather than moving
 // the new link there (netns), as a veth's does.
-func (m *Macvlan) Explain(o *LinkAdd) string {
-	return strings.Join([]string{"ip", nsFlag(o.NS) + "link add", shellQuote(o.Name), "link", shellQuote(m.Parent),
+func (m *Macvlan) Explain(o *LinkAdd, host string) string {
+	return strings.Join([]string{"ip", nsFlag(o.NS, host) + "link add", shellQuote(o.Name), "link", shellQuote(m.Parent),
 		"type macvlan mode", m.Mode}, " ")
 }

@@ -94,11 +94,11 @@ func addTuntap(ns kernel.Namespace, h kernel.Netlink, l netlink.Link) error {
 }
 
 // Explain implements LinkKind.
-func (*Tap) Explain(o *LinkAdd) string { return explainTuntap(o, "tap") }
+func (*Tap) Explain(o *LinkAdd, host string) string { return explainTuntap(o, "tap", host) }
 
 // Explain implements LinkKind.
-func (*Tun) Explain(o *LinkAdd) string { return explainTuntap(o, "tun") }
+func (*Tun) Explain(o *LinkAdd, host string) string { return explainTuntap(o, "tun", host) }
 
-func explainTuntap(o *LinkAdd, mode string) string {
-	return "ip " + nsFlag(o.NS) + "tuntap add " + shellQuote(o.Name) + " mode " + mode
+func explainTuntap(o *LinkAdd, mode, host string) string {
+	return "ip " + nsFlag(o.NS, host) + "tuntap add " + shellQuote(o.Name) + " mode " + mode
 }

@@ -53,10 +53,6 @@ func (v *Veth) Link(k kernel.Kernel, _ kernel.Namespace, o *LinkAdd, attrs netli
 }
 
 // Explain implements LinkKind.
-func (v *Veth) Explain(o *LinkAdd) string {
-	cmd := explainAdd(o) + " peer name " + shellQuote(v.Peer)
-	if !isHost(v.PeerNS) {
-		cmd += " netns " + shellQuote(v.PeerNS)
-	}
-	return cmd
+func (v *Veth) Explain(o *LinkAdd, host string) string {
+	return explainAdd(o, host) + " peer name " + shellQuote(v.Peer) + nsArg(v.PeerNS, host)
 }

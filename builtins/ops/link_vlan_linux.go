@@ -62,7 +62,7 @@ func (v *Vlan) Link(_ kernel.Kernel, ns kernel.Namespace, o *LinkAdd, attrs netl
 }
 
 // Explain implements LinkKind.
-func (v *Vlan) Explain(o *LinkAdd) string {
-	return strings.Join([]string{"ip", nsFlag(o.NS) + "link add", shellQuote(o.Name), "link", shellQuote(v.Parent),
+func (v *Vlan) Explain(o *LinkAdd, host string) string {
+	return strings.Join([]string{"ip", nsFlag(o.NS, host) + "link add", shellQuote(o.Name), "link", shellQuote(v.Parent),
 		"type vlan id", strconv.Itoa(v.ID)}, " ")
 }

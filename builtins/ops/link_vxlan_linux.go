@@ -143,8 +143,8 @@ func (x *Vxlan) Refused(o *LinkAdd, err error) error {
 }
 
 // Explain implements LinkKind.
-func (x *Vxlan) Explain(o *LinkAdd) string {
-	argv := []string{"ip", strings.TrimSpace(nsFlag(o.NS) + "link"), "add", shellQuote(o.Name), "type vxlan id", strconv.Itoa(x.ID)}
+func (x *Vxlan) Explain(o *LinkAdd, host string) string {
+	argv := []string{"ip", strings.TrimSpace(nsFlag(o.NS, host) + "link"), "add", shellQuote(o.Name), "type vxlan id", strconv.Itoa(x.ID)}
 	if x.Remote != "" {
 		argv = append(argv, "remote", x.Remote)
 	}

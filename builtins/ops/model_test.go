@@ -40,7 +40,7 @@ func TestErrorsAsTheKernels(t *testing.T) {
 	} {
 		err := apply(c.op)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want %q", c.op.Explain()[0], err, c.want)
+			t.Errorf("%s: got %v, want %q", c.op.Explain("")[0], err, c.want)
 		}
 	}
 	// The gateway is reachable once the address is there and the link up.

@@ -108,13 +108,27 @@ func RevertAll(k kernel.Kernel, list []Op) []error {
 }
 
 // Explain implements Op.
-func (o *NetnsAdd) Explain() []string {
-	q := shellQuote(o.Name)
+func (o *NetnsAdd) Explain(host string) []string {
+	q := shellQuote(o.name(host))
 	cmds := []string{"ip netns add " + q}
 	if o.Lo {
 		cmds = append(cmds, "ip -n "+q+" link set lo up")
 	}
 	return cmds
+}
+
+// Undo implements Undoer.
+func (o *NetnsAdd) Undo(host string) []string {
+	return []string{"ip netns delete " + shellQuote(o.name(host))}
+}
+
+// name returns the namespace's name in commands: a sandbox is host's
+// stand-in, named host (see Explainer) where that is given.
+func (o *NetnsAdd) name(host string) string {
+	if o.Sandbox && host != "" {
+		return host
+	}
+	return o.Name
 }
 
 // linkByName finds a link in a namespace of the kernel.

@@ -18,8 +18,34 @@ type Op interface {
 	Apply(k kernel.Kernel) error
 	// Revert undoes the change. It succeeds if the change is already gone.
 	Revert(k kernel.Kernel) error
-	// Explain returns the shell commands that make the same change.
-	Explain() []string
+	Explainer
+}
+
+// An Explainer explains a change as the shell commands that make it, as a
+// person would type them: iproute2, sysctl and iptables. host names the
+// namespace that stands in for host (a session's sandbox), or is "" for
+// the machine's own namespace: a command for host then runs in that
+// namespace (`ip -n HOST`, `ip netns exec HOST`), so that, pasted, it
+// never changes the machine's own network.
+type Explainer interface {
+	Explain(host string) []string
+}
+
+// Commands are shell commands that stand for themselves: what nsh runs
+// that no operation or Exec describes (a command in all of a container's
+// namespaces, as nsenter runs it).
+type Commands []string
+
+// Explain implements Explainer.
+func (c Commands) Explain(host string) []string { return c }
+
+// An Undoer explains how to revert a change: the shell commands that undo
+// what its Explain commands did, from the state the operation learned
+// when it was applied (the value a sysctl had). host is as for Explain.
+// A standalone script of a lab (nsh export) runs them, newest first, to
+// take it down.
+type Undoer interface {
+	Undo(host string) []string
 }
 
 // A Scoped operation's effect lives entirely inside the namespaces it
@@ -134,18 +160,72 @@ func Decode(kind string, args json.RawMessage) (Op, error) {
 }
 
 // nsFlag returns the iproute2 "-n NS " prefix for commands in a namespace,
-// or "" for host.
-func nsFlag(ns string) string {
-	if ns == "" || ns == kernel.HostName {
+// or "" for host when host is the machine's own namespace (see Explainer).
+func nsFlag(ns, host string) string {
+	if ns = explainNS(ns, host); ns == "" {
 		return ""
 	}
 	return "-n " + shellQuote(ns) + " "
 }
 
+// nsExec returns the "ip netns exec NS " prefix for a command run in a
+// namespace, or "" for host when host is the machine's own namespace.
+func nsExec(ns, host string) string {
+	if ns = explainNS(ns, host); ns == "" {
+		return ""
+	}
+	return "ip netns exec " + shellQuote(ns) + " "
+}
+
+// nsArg returns the " netns NS" argument that puts a new link in a
+// namespace, or "" for host when host is the machine's own namespace
+// (where ip runs).
+func nsArg(ns, host string) string {
+	if ns = explainNS(ns, host); ns == "" {
+		return ""
+	}
+	return " netns " + shellQuote(ns)
+}
+
+// explainNS returns the name to write for a namespace in a command: ns
+// itself, host's stand-in for host, or "" for the machine's own.
+func explainNS(ns, host string) string {
+	if isHost(ns) {
+		return host
+	}
+	return ns
+}
+
+// ExplainHost returns what commands write for a namespace: its name, the
+// name of host's stand-in for host, or "" for the machine's own (see
+// Explainer).
+func ExplainHost(ns, host string) string { return explainNS(ns, host) }
+
 func isHost(ns string) bool { return ns == "" || ns == kernel.HostName }
 
-// shellQuote quotes s for a POSIX shell if it needs quoting.
+// shellQuote quotes s for a POSIX shell if it needs quoting. A string
+// with control characters (a newline) is quoted as bash's $'...', so that
+// a command stays on one line.
 func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		var b strings.Builder
+		b.WriteString("$'")
+		for _, r := range s {
+			switch {
+			case r == '\\' || r == '\'':
+				b.WriteString("\\" + string(r))
+			case r == '\n':
+				b.WriteString("\\n")
+			case r == '\t':
+				b.WriteString("\\t")
+			case r < 0x20 || r == 0x7f:
+				fmt.Fprintf(&b, "\\x%02x", r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		return b.String() + "'"
+	}
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
 	}) < 0 {

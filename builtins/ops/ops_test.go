@@ -89,7 +89,7 @@ func TestExplain(t *testing.T) {
 		{&SysctlSet{NS: "earth", Key: "net.ipv4.ip_forward", Value: "1"}, []string{"ip netns exec earth sysctl -w net.ipv4.ip_forward=1"}},
 		{&ProcSpawn{NS: "earth", Argv: []string{"sh", "-c", "echo hi there"}}, []string{"ip netns exec earth sh -c 'echo hi there' &"}},
 	} {
-		if got := c.op.Explain(); !reflect.DeepEqual(got, c.want) {
+		if got := c.op.Explain(""); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%T.Explain() = %q, want %q", c.op, got, c.want)
 		}
 	}

@@ -2,11 +2,16 @@ package ops
 
 import (
 	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/probe"
 )
 
 // ProcSpawn starts a long-running process in a namespace, as
@@ -52,6 +57,10 @@ func (o *ProcSpawn) Apply(k kernel.Kernel) error {
 	if err != nil {
 		return failed(fmt.Sprintf("start %s%s", ShellJoin(o.Argv), inNS(o.NS)), err)
 	}
+	if kernel.RunsNothing(ns) {
+		// A plan: the process is recorded, and explained, but not run.
+		return nil
+	}
 	if _, err := nsexec.Start(ns, nsexec.Cmd{Argv: o.Argv, ExtraEnv: o.Env}, o.Pidfile, o.Logfile); err != nil {
 		return err
 	}
@@ -66,15 +75,94 @@ func (o *ProcSpawn) Revert(k kernel.Kernel) error {
 	return nil
 }
 
-// Explain implements Op.
-func (o *ProcSpawn) Explain() []string {
-	cmd := ShellJoin(o.Argv) + " &"
+// Explain implements Op: the command in the background, with its
+// environment. nsh's own server (serve()) is shown as a comment, with a
+// stand-in made of socat, since no standard tool serves as it does; a
+// process in a container is entered as nsenter --all enters it.
+func (o *ProcSpawn) Explain(host string) []string {
 	if o.Container != "" {
 		c := &ContainerAdd{Pidfile: o.Enter}
 		return []string{c.NsenterCmd(o.Argv) + " &"}
 	}
-	if !isHost(o.NS) {
-		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
+	if addr, reply, ok := probe.ParseServeArgv(o.Argv); ok {
+		return []string{explainServe(o.NS, addr, reply, host)}
 	}
-	return []string{cmd}
+	if addr, ok := probe.ParseServeSinkArgv(o.Argv); ok {
+		return []string{fmt.Sprintf("# serve(sink=True): nsh's own TCP sink on %s in %s for throughput(), reading each connection to its end and answering with the bytes it read and the time that took; with socat, a sink without the answer: %s",
+			addr, nsWhere(o.NS), nsExec(o.NS, host)+"socat -u "+socatListen(addr)+" OPEN:/dev/null &")}
+	}
+	return []string{explainCmd(o.NS, o.Argv, o.Env, nil, host) + " &"}
+}
+
+// explainServe describes the server that serve() starts.
+func explainServe(ns, addr string, reply *string, host string) string {
+	what := "the peer's address"
+	sys := `echo -n "$SOCAT_PEERADDR:$SOCAT_PEERPORT"`
+	if reply != nil {
+		what = strconv.Quote(*reply)
+		esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(*reply)
+		sys = "printf %b " + shellQuote(esc)
+	}
+	return fmt.Sprintf("# serve(): nsh's own TCP server on %s in %s, answering each connection with %s; with socat: %s",
+		addr, nsWhere(ns), what, nsExec(ns, host)+"socat "+socatListen(addr)+" "+shellQuote("SYSTEM:"+sys)+" &")
+}
+
+// socatListen is socat's address that listens where serve() does.
+func socatListen(addr string) string {
+	ip, port, _ := net.SplitHostPort(addr)
+	listen := "TCP-LISTEN:" + port + ",reuseaddr,fork"
+	if ip != "" {
+		listen = "TCP-LISTEN:" + port + ",bind=" + ip + ",reuseaddr,fork"
+	}
+	if strings.Contains(ip, ":") {
+		listen = strings.Replace(listen, "TCP-LISTEN", "TCP6-LISTEN", 1)
+	}
+	return listen
+}
+
+// nsWhere names a namespace in a comment: host or its name.
+func nsWhere(ns string) string {
+	if isHost(ns) {
+		return "host"
+	}
+	return ns
+}
+
+// explainCmd returns the shell command that runs argv in a namespace,
+// with extra environment variables and, unless nil, input on its
+// standard input.
+func explainCmd(ns string, argv []string, env map[string]string, input *string, host string) string {
+	var b strings.Builder
+	if input != nil {
+		b.WriteString("printf %s " + shellQuote(*input) + " | ")
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString(shellQuote(k+"="+env[k]) + " ")
+	}
+	b.WriteString(nsExec(ns, host) + ShellJoin(argv))
+	return b.String()
+}
+
+// Exec is a command that runs in a namespace to its end, as exec_in runs
+// it. It is not an operation (it changes nothing the journal tracks), but
+// --explain shows it, and a script of the lab (nsh export) runs it.
+type Exec struct {
+	NS   string
+	Argv []string
+	Env  map[string]string
+	// Input is the command's standard input, or nil for none.
+	Input *string
+	// Check is set when the command must succeed (exec_in's check=True):
+	// a script of the lab stops if it fails, and otherwise goes on.
+	Check bool
+}
+
+// Explain implements Explainer.
+func (e *Exec) Explain(host string) []string {
+	return []string{explainCmd(e.NS, e.Argv, e.Env, e.Input, host)}
 }

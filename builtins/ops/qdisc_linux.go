@@ -301,12 +301,41 @@ func (o *QdiscSet) Revert(k kernel.Kernel) error {
 	return nil
 }
 
-// Explain implements Op.
-func (o *QdiscSet) Explain() []string {
+// tc returns the start of a tc command in the link's namespace.
+func (o *QdiscSet) tc(host string) []string {
 	argv := []string{"tc"}
-	if !isHost(o.NS) {
-		argv = append(argv, "-n", shellQuote(o.NS))
+	if ns := explainNS(o.NS, host); ns != "" {
+		argv = append(argv, "-n", shellQuote(ns))
 	}
+	return argv
+}
+
+// Undo implements Undoer: the kernel's default qdisc comes back when the
+// root is deleted; a tbf or netem that was there before is put back as it
+// was.
+func (o *QdiscSet) Undo(host string) []string {
+	if o.Old == nil || o.Old.Default {
+		return []string{strings.Join(append(o.tc(host), "qdisc", "del", "dev", shellQuote(o.Link), "root"), " ")}
+	}
+	prev := &QdiscSet{NS: o.NS, Link: o.Link, Qdisc: o.Old.Kind}
+	switch {
+	case o.Old.Tbf != nil:
+		prev.Rate, prev.Burst = o.Old.Tbf.Rate*8, o.Old.Tbf.Buffer
+		if prev.Rate == 0 {
+			return []string{"# the root qdisc of " + o.Link + " was a " + o.Old.Kind + " nsh cannot write as a command"}
+		}
+		prev.Burst = 0 // tc computes it from the rate, as nsh did
+	case o.Old.Netem != nil:
+		prev.Delay, prev.Jitter = o.Old.Netem.Latency, o.Old.Netem.Jitter
+	default:
+		return []string{"# the root qdisc of " + o.Link + " was a " + o.Old.Kind + " nsh cannot write as a command"}
+	}
+	return prev.Explain(host)
+}
+
+// Explain implements Op.
+func (o *QdiscSet) Explain(host string) []string {
+	argv := o.tc(host)
 	argv = append(argv, "qdisc", "replace", "dev", shellQuote(o.Link), "root", o.Qdisc)
 	switch o.Qdisc {
 	case "tbf":

@@ -36,7 +36,7 @@ func TestExplainKernel6(t *testing.T) {
 		{&IptRule{NS: "a", Table: "nat", Chain: "POSTROUTING", Args: []string{"-s", "fd00::/64", "-j", "MASQUERADE"}, Family: "ipv6"},
 			"ip netns exec a ip6tables -t nat -A POSTROUTING -s fd00::/64 -j MASQUERADE"},
 	} {
-		if got := c.op.Explain(); !reflect.DeepEqual(got, []string{c.want}) {
+		if got := c.op.Explain(""); !reflect.DeepEqual(got, []string{c.want}) {
 			t.Errorf("%T.Explain() = %q, want %q", c.op, got, c.want)
 		}
 	}

@@ -130,6 +130,11 @@ func (o *RouteAdd) Revert(k kernel.Kernel) error {
 }
 
 // Explain implements Op.
-func (o *RouteAdd) Explain() []string {
-	return []string{"ip " + nsFlag(o.NS) + "route add " + o.spec()}
+func (o *RouteAdd) Explain(host string) []string {
+	return []string{"ip " + nsFlag(o.NS, host) + "route add " + o.spec()}
+}
+
+// Undo implements Undoer.
+func (o *RouteAdd) Undo(host string) []string {
+	return []string{"ip " + nsFlag(o.NS, host) + "route del " + o.spec()}
 }

@@ -82,12 +82,14 @@ func (o *SysctlSet) Revert(k kernel.Kernel) error {
 func normalize(v string) string { return strings.Join(strings.Fields(v), " ") }
 
 // Explain implements Op.
-func (o *SysctlSet) Explain() []string {
-	cmd := "sysctl -w " + shellQuote(o.Key+"="+o.Value)
-	if !isHost(o.NS) {
-		cmd = "ip netns exec " + shellQuote(o.NS) + " " + cmd
-	}
-	return []string{cmd}
+func (o *SysctlSet) Explain(host string) []string {
+	return []string{nsExec(o.NS, host) + "sysctl -w " + shellQuote(o.Key+"="+o.Value)}
+}
+
+// Undo implements Undoer: it restores the value before (which a script of
+// the lab should read when it runs, rather than trust: see nsh export).
+func (o *SysctlSet) Undo(host string) []string {
+	return []string{nsExec(o.NS, host) + "sysctl -w " + shellQuote(o.Key+"="+o.Old)}
 }
 
 // SharedKey implements Shared: a sysctl of the machine's own namespace is

@@ -19,7 +19,7 @@ func init() { ops.Register("test.fake", func() ops.Op { return new(fakeOp) }) }
 func (o *fakeOp) Kind() string               { return "test.fake" }
 func (o *fakeOp) Apply(kernel.Kernel) error  { (*o.applied)[o.N] = true; return nil }
 func (o *fakeOp) Revert(kernel.Kernel) error { delete(*o.applied, o.N); return nil }
-func (o *fakeOp) Explain() []string          { return []string{"fake"} }
+func (o *fakeOp) Explain(string) []string    { return []string{"fake"} }
 
 func TestRevertSince(t *testing.T) {
 	s := openModel(t, model.New(model.Options{}), "mark", false)

@@ -67,7 +67,7 @@ func (o *logOp) Revert(kernel.Kernel) error {
 	}
 	return nil
 }
-func (o *logOp) Explain() []string { return []string{"log " + o.N} }
+func (o *logOp) Explain(string) []string { return []string{"log " + o.N} }
 
 // openModel opens a session on k in a RunDir of the test's own.
 func openModel(t *testing.T, k kernel.Kernel, name string, sandbox bool) *Session {

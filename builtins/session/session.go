@@ -50,6 +50,10 @@ type Options struct {
 	// as an in-memory model (package model), which does not. The session
 	// closes it.
 	Kernel kernel.Kernel
+	// Trace makes the session keep the commands that Note shows (exec_in)
+	// in order with its operations, for Changes: what a script of the
+	// lab must run (nsh export of a script).
+	Trace bool
 }
 
 // A Session is an open, locked session.
@@ -69,6 +73,7 @@ type Session struct {
 	fresh   bool
 	explain func([]string)
 	warn    func(string)
+	trace   *trace
 }
 
 // Dir returns the directory of a session.
@@ -114,6 +119,9 @@ func Open(o Options) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{Name: o.Name, Dir: dir, lock: lock, explain: o.Explain, warn: o.Warn}
+	if o.Trace {
+		s.trace = &trace{}
+	}
 	if s.warn == nil {
 		s.warn = func(msg string) { fmt.Fprintln(os.Stderr, "nsh: warning:", msg) }
 	}
@@ -266,7 +274,7 @@ func (s *Session) Apply(op ops.Op) error {
 		return err
 	}
 	if s.explain != nil {
-		s.explain(op.Explain())
+		s.explain(op.Explain(s.j.meta.Sandbox))
 	}
 	if aerr := op.Apply(s.K); aerr != nil {
 		if err := s.j.mark(e, Failed); err != nil {
@@ -282,12 +290,18 @@ func (s *Session) Apply(op ops.Op) error {
 // that drops what the lab forwards).
 func (s *Session) Warn(msg string) { s.warn(msg) }
 
-// Note shows commands that run without changing what the journal tracks
-// (exec_in), where --explain shows operations.
-func (s *Session) Note(cmds []string) {
+// Note shows a command that runs without changing what the journal
+// tracks (exec_in), where --explain shows operations, and keeps it in the
+// trace (see Options.Trace).
+func (s *Session) Note(x ops.Explainer) {
 	if s.explain != nil {
-		s.explain(cmds)
+		s.explain(x.Explain(s.j.meta.Sandbox))
 	}
+	s.mu.Lock()
+	if s.trace != nil {
+		s.trace.notes = append(s.trace.notes, traced{after: s.j.nextID, x: x})
+	}
+	s.mu.Unlock()
 }
 
 // Atomic runs fn, which applies operations with Apply, as one change: if

@@ -130,10 +130,17 @@ func runCommand(c *command, args []string, stdout, stderr io.Writer) int {
 }
 
 // explain prints the commands of an operation as --explain shows them,
-// in the style of sh -x.
-func (c *ctx) explain(cmds []string) {
-	for _, cmd := range cmds {
-		fmt.Fprintln(c.stderr, "+", cmd)
+// in the style of sh -x, on standard error. It is the one printer of
+// --explain (run, repl) and plan: the session hands it each operation's
+// commands, written for its sandbox if it has one (see ops.Explainer).
+func (c *ctx) explain(cmds []string) { c.explainTo(c.stderr)(cmds) }
+
+// explainTo returns the printer of explain that writes to w.
+func (c *ctx) explainTo(w io.Writer) func([]string) {
+	return func(cmds []string) {
+		for _, cmd := range cmds {
+			fmt.Fprintln(w, "+", cmd)
+		}
 	}
 }
 

@@ -157,7 +157,7 @@ func runStatus(c *ctx) error {
 			jst := jsonStep{Name: step.Name, Pos: step.Pos, Time: step.Time.Format("2006-01-02T15:04:05Z07:00"), Ops: []jsonOp{}}
 			for _, e := range step.Entries {
 				if e.Live() {
-					jst.Ops = append(jst.Ops, jsonOp{Kind: e.Op.Kind(), State: e.State.String(), Explain: e.Op.Explain()})
+					jst.Ops = append(jst.Ops, jsonOp{Kind: e.Op.Kind(), State: e.State.String(), Explain: e.Op.Explain(st.Meta.Sandbox)})
 				}
 			}
 			js.Steps = append(js.Steps, jst)

@@ -200,6 +200,16 @@ type Iptables interface {
 // such as the model's.
 var ErrNotRun = errors.New("not run: this kernel is a model, which runs no processes")
 
+// RunsNothing reports whether ns is a namespace of a kernel that runs no
+// processes and carries no packets (the model's, in a plan): its Do fails
+// with ErrNotRun, so that what would run in it (exec_in, spawn, the
+// probes) is only described. Such a namespace has a method RunsNothing
+// that returns true.
+func RunsNothing(ns Namespace) bool {
+	r, ok := ns.(interface{ RunsNothing() bool })
+	return ok && r.RunsNothing()
+}
+
 // SysctlPath returns the /proc/sys file of a dotted or slashed key.
 func SysctlPath(key string) string {
 	if !strings.Contains(key, "/") {

@@ -321,6 +321,9 @@ func (v *view) Netlink() (kernel.Netlink, error) {
 	return &handle{v: v}, nil
 }
 
+// RunsNothing tells kernel.RunsNothing that the model runs no processes.
+func (v *view) RunsNothing() bool { return true }
+
 // Do implements kernel.Namespace: the model runs nothing.
 func (v *view) Do(fn func() error) error {
 	return fmt.Errorf("namespace %q: %w", v.name, kernel.ErrNotRun)

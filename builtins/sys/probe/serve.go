@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -162,4 +163,38 @@ func ServeArgv(addr string, reply *string) []string {
 func ServeSinkArgv(addr string) []string {
 	argv := ServeArgv(addr, nil)
 	return append(argv[:2:2], "-sink", "--", addr)
+}
+
+// ParseServeArgv tells whether argv is a command line that ServeArgv
+// returned, and if so returns its address and reply (nil for the peer's
+// address), so that the server can be described without nsh's hidden
+// arguments.
+func ParseServeArgv(argv []string) (addr string, reply *string, ok bool) {
+	if len(argv) < 4 || argv[1] != serveArg || argv[len(argv)-2] != "--" {
+		return "", nil, false
+	}
+	switch len(argv) {
+	case 4:
+	case 5:
+		if argv[2] == "-sink" {
+			return "", nil, false // ParseServeSinkArgv
+		}
+		r, found := strings.CutPrefix(argv[2], "-reply=")
+		if !found {
+			return "", nil, false
+		}
+		reply = &r
+	default:
+		return "", nil, false
+	}
+	return argv[len(argv)-1], reply, true
+}
+
+// ParseServeSinkArgv tells whether argv is a command line that
+// ServeSinkArgv returned, and if so returns its address.
+func ParseServeSinkArgv(argv []string) (addr string, ok bool) {
+	if len(argv) != 5 || argv[1] != serveArg || argv[2] != "-sink" || argv[3] != "--" {
+		return "", false
+	}
+	return argv[4], true
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,12 +98,19 @@ func Init() {
 }
 
 // needsLab reports whether an nsh command line may touch a lab: all but
-// help, version and a command's --help.
+// help, version, a command's --help, and plan, graph and export of a
+// script (which run it against the model kernel, as any user can).
 func needsLab(args []string) bool {
 	if len(args) > 0 {
 		switch args[0] {
-		case "help", "-h", "-help", "--help", "version", "--version", "-version":
+		case "help", "-h", "-help", "--help", "version", "--version", "-version", "plan":
 			return false
+		case "graph", "export":
+			if !slices.ContainsFunc(args, func(a string) bool {
+				return a == "--session" || a == "-session" || strings.HasPrefix(a, "--session=") || strings.HasPrefix(a, "-session=")
+			}) {
+				return false
+			}
 		}
 	}
 	for _, a := range args {
