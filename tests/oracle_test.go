@@ -113,20 +113,20 @@ func nshState(t *testing.T, lab string, fresh map[string]string) ([]string, stri
 		t.Fatalf("nsh run %s.star: %s", lab, r)
 	}
 	var sandbox string
-	var lab_ []string
-	for _, n := range netnsNames() {
+	var labNS []string
+	for n := range netnsNames() {
 		switch {
 		case before[n]:
 		case strings.HasPrefix(n, "nsh-sb-"+session+"-"):
 			sandbox = n
 		default:
-			lab_ = append(lab_, n)
+			labNS = append(labNS, n)
 		}
 	}
 	if sandbox == "" {
 		t.Fatalf("no sandbox namespace for session %s", session)
 	}
-	state := takeState(t, sandbox, lab_, fresh)
+	state := takeState(t, sandbox, labNS, fresh)
 	mustNsh(t, "down", "--session", session)
 	return state, explainScript(r.stderr, sandbox)
 }
@@ -150,6 +150,10 @@ func explainScript(stderr, sandbox string) string {
 			continue
 		}
 		cmd = strings.ReplaceAll(cmd, sandbox, `"$ORACLE_HOST"`)
+		if checkRE.MatchString(cmd) && !strings.HasSuffix(cmd, "&") {
+			// A check the script ran (exec_in), which may fail on purpose.
+			cmd += " || true"
+		}
 		cmd = pidRE.ReplaceAllStringFunc(cmd, func(m string) string {
 			if strings.TrimSpace(m) == "netns 1" {
 				// The machine's first process: in the stand-in host, the
@@ -167,6 +171,10 @@ func explainScript(stderr, sandbox string) string {
 	}
 	return b.String()
 }
+
+// checkRE matches what --explain shows of exec_in with a command string:
+// a check, not a change.
+var checkRE = regexp.MustCompile(`^(ip netns exec \S+ )?/bin/sh -c `)
 
 // oraclePrelude is sourced by every oracle script and replay: it stops at
 // the first failing command, and defines in_netns, which waits until a
@@ -194,7 +202,7 @@ func oracleState(t *testing.T, lab string, fresh map[string]string, script strin
 		t.Fatalf("ip netns add %s: %v: %s", standin, err, out)
 	}
 	var made []string
-	t.Cleanup(func() { removeLab(t, append(made, standin)) })
+	defer func() { removeLab(t, append(made, standin)) }()
 	if out, err := exec.Command("ip", "-n", standin, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("lo up in %s: %v: %s", standin, err, out)
 	}
@@ -204,20 +212,24 @@ func oracleState(t *testing.T, lab string, fresh map[string]string, script strin
 		oraclePrelude+`. "$1"`, "oracle", script)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "ORACLE_HOST="+standin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	// The background processes of the lab (a server, a process whose
-	// namespace a link moves to) outlive the script: they must not hold
-	// its output open.
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	for _, n := range netnsNames() {
+	// namespace a link moves to) outlive the script: its output is a
+	// file, which they may hold open, not a pipe to wait for.
+	outf, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outf.Close()
+	cmd.Stdout, cmd.Stderr = outf, outf
+	err = cmd.Run()
+	out, _ := os.ReadFile(outf.Name())
+	for n := range netnsNames() {
 		if !before[n] && n != standin {
 			made = append(made, n)
 		}
 	}
 	if err != nil {
-		t.Fatalf("bash %s: %v\n%s", filepath.Base(script), err, out.String())
+		t.Fatalf("bash %s: %v\n%s", filepath.Base(script), err, out)
 	}
 	return takeState(t, standin, made, fresh)
 }
@@ -258,13 +270,15 @@ func netnsNames() map[string]bool {
 }
 
 // takeState takes the state of the lab, waiting until it stops changing
-// by itself (a bridge port's state, IPv6 duplicate address detection).
+// by itself (a bridge port's state) and no IPv6 address is tentative
+// (duplicate address detection, after which its local route appears).
 func takeState(t *testing.T, host string, lab []string, fresh map[string]string) []string {
 	t.Helper()
 	var prev []string
 	for i := 0; i < 50; i++ {
 		s := deepState(t, host, lab, fresh)
-		if i > 0 && strings.Join(s, "\n") == strings.Join(prev, "\n") {
+		settled := !strings.Contains(strings.Join(s, "\n"), `tentative=true`)
+		if i > 0 && settled && strings.Join(s, "\n") == strings.Join(prev, "\n") {
 			return s
 		}
 		prev = s
@@ -402,7 +416,6 @@ func addrLines(t *testing.T, n, p string) []string {
 			a := a.(map[string]any)
 			delete(a, "valid_life_time")
 			delete(a, "preferred_life_time")
-			delete(a, "tentative")
 			if s, _ := a["local"].(string); strings.HasPrefix(s, "fe80:") {
 				a["local"] = "fe80::(from the MAC)"
 			}

@@ -441,10 +441,27 @@ func (s *Session) revert(steps []*Step) error {
 // deleting the namespace removes it.
 func (s *Session) revertEntries(entries []*Entry) error {
 	doomed := map[string]bool{}
+	reverted := map[int]bool{}
 	for _, e := range entries {
 		if c, ok := e.Op.(ops.Creator); ok {
 			doomed[c.Creates()] = true
 		}
+		reverted[e.ID] = true
+	}
+	// A deletion whose undo would make again only what this revert then
+	// reverts (nsh down of a lab that deleted something) is not undone by
+	// itself: the reverts of what it deleted find nothing to do.
+	moot := func(e *Entry) bool {
+		r, ok := e.Op.(ops.Replayer)
+		if !ok {
+			return false
+		}
+		for _, id := range r.Replays() {
+			if !reverted[id] {
+				return false
+			}
+		}
+		return true
 	}
 	var errs []error
 	// Entries whose revert is subsumed are marked undone in one write,
@@ -457,7 +474,7 @@ func (s *Session) revertEntries(entries []*Entry) error {
 	}
 	for i := len(entries) - 1; i >= 0; {
 		e := entries[i]
-		if subsumed(e.Op, doomed) {
+		if subsumed(e.Op, doomed) || moot(e) {
 			subsumedMarks = append(subsumedMarks, e)
 			i--
 			continue
