@@ -100,15 +100,43 @@ func TestOracle(t *testing.T) {
 	}
 }
 
+// TestOracleBuiltins compares what every builtin that changes the kernel
+// sets, with the parameters the seeds do not use, with what its iproute2
+// or iptables command sets (tests/oracle/audit).
+func TestOracleBuiltins(t *testing.T) {
+	requireRoot(t)
+	fresh := freshSysctls(t)
+	dir := filepath.Join(repoRoot, "tests", "oracle", "audit")
+	waitNames(t, "a")
+	want, explained := nshStateOf(t, dir, "builtins", fresh)
+	got := oracleState(t, "builtins", fresh, filepath.Join(dir, "builtins.sh"))
+	if d := diffStates(got, want); d != "" {
+		t.Errorf("nsh's builtins differ from their iproute2 commands (- iproute2, + nsh):\n%s", d)
+	}
+	replay := filepath.Join(t.TempDir(), "builtins-explain.sh")
+	if err := os.WriteFile(replay, []byte(explained), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffStates(got, oracleState(t, "builtins", fresh, replay)); d != "" {
+		t.Errorf("bash replaying --explain differs from the iproute2 commands (- iproute2, + replay):\n%s\nreplay:\n%s", d, explained)
+	}
+}
+
 // nshState runs the lab's script under --sandbox --explain, takes its
 // state, tears it down, and returns the state and a bash script made of
 // what --explain printed.
 func nshState(t *testing.T, lab string, fresh map[string]string) ([]string, string) {
 	t.Helper()
+	return nshStateOf(t, filepath.Join(repoRoot, "scripts"), lab, fresh)
+}
+
+// nshStateOf is nshState for the script LAB.star in dir.
+func nshStateOf(t *testing.T, dir, lab string, fresh map[string]string) ([]string, string) {
+	t.Helper()
 	session := uniq("or")
 	downAtEnd(t, session)
 	before := netnsNames()
-	r := nshIn(t, filepath.Join(repoRoot, "scripts"), "run", "--sandbox", "--explain", "--session", session, lab+".star")
+	r := nshIn(t, dir, "run", "--sandbox", "--explain", "--session", session, lab+".star")
 	if r.code != 0 {
 		t.Fatalf("nsh run %s.star: %s", lab, r)
 	}
