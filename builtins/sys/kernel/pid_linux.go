@@ -24,8 +24,13 @@ func (k *Linux) NameOfPid(pid int) (string, error) {
 		return "", fmt.Errorf("failed to open the network namespace of process %d: %w", pid, err)
 	}
 	same := func(ns *linuxNamespace) bool {
+		if ns == nil {
+			return false
+		}
+		ns.mu.Lock()
+		defer ns.mu.Unlock()
 		var st unix.Stat_t
-		return ns != nil && !ns.closed && unix.Fstat(ns.Fd(), &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
+		return !ns.closed && unix.Fstat(ns.Fd(), &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
 	}
 	if same(k.hostNS()) {
 		return HostName, nil
