@@ -79,7 +79,10 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 	}
 	for _, step := range st.Steps {
 		for _, e := range step.Entries {
-			if o, ok := e.Op.(*ops.NetnsAdd); ok {
+			switch o := e.Op.(type) {
+			case *ops.NetnsAdd:
+				o.Pin = 0
+			case *ops.NetnsDel:
 				o.Pin = 0
 			}
 			b, err := ops.Encode(e.Op)

@@ -61,6 +61,15 @@ func (o *NetnsEtc) Apply(k kernel.Kernel) error {
 	if isHost(o.NS) {
 		return fmt.Errorf("failed to %s: host has no /etc/netns directory (ip netns exec shows it only in named namespaces)", what)
 	}
+	// The file is the machine's, not the kernel's: a model kernel, which
+	// runs nothing (Do), must not write it either.
+	ns, err := k.Namespace(o.NS)
+	if err != nil {
+		return failed(what, err)
+	}
+	if err := ns.Do(func() error { return nil }); err != nil {
+		return fmt.Errorf("failed to %s: %w", what, err)
+	}
 	old, err := os.ReadFile(o.path())
 	switch {
 	case err == nil:
