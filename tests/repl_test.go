@@ -239,7 +239,7 @@ func TestREPLTerminal(t *testing.T) {
 
 	// help() prints an entry.
 	term.send("help(a.addr)\r")
-	term.expect("iproute2: ip [-n NS] addr add CIDR dev NAME")
+	term.expect("iproute2: ip [-n NS] addr add CIDR")
 	term.expect(prompt)
 
 	// Ctrl-C cancels a running statement, which is reverted, and the
