@@ -26,7 +26,7 @@ type HelpFamily struct {
 // HelpFamilies are the families help() lists, in order. Every builtin nsh
 // predeclares is in one of them.
 var HelpFamilies = []HelpFamily{
-	{"Namespaces and links", []string{"netns", "veth", "bridge", "dummy", "macvlan", "vxlan", "vlan", "tap", "tun", "has_driver", "host", "link"}},
+	{"Namespaces and links", []string{"netns", "veth", "bridge", "dummy", "macvlan", "vxlan", "vlan", "tap", "tun", "has_driver", "netns_of", "host", "link"}},
 	{"Addresses, routes and sysctls", []string{"link.addr", "route", "sysctl", "ip_forward"}},
 	{"Firewall", []string{"masquerade", "dnat", "iptables", "ip6tables", "rule"}},
 	{"Processes", []string{"container", "exec_in", "spawn", "process", "result"}},

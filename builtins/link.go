@@ -55,6 +55,7 @@ var linkMethods = map[string]*starlark.Builtin{
 	"set_mtu":  starlark.NewBuiltin("set_mtu", linkSetMTU),
 	"set_mac":  starlark.NewBuiltin("set_mac", linkSetMAC),
 	"addrs":    starlark.NewBuiltin("addrs", linkAddrs),
+	"delete":   starlark.NewBuiltin("delete", linkDelete),
 }
 
 // Attr implements starlark.HasAttrs.
@@ -321,7 +322,7 @@ func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	to, err := env.nsName(ns, "ns")
+	to, pid, err := env.nsRef(ns, "ns")
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +339,7 @@ func linkMove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	}
 	// The link's index goes into the journal with the move, so that undo
 	// gives the link its index back even if nsh is killed in the middle.
-	op := &ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name}
+	op := &ops.LinkMove{NS: l.ns, Name: l.name, ToNS: to, NewName: name, ToPid: pid}
 	op.Locate(env.kern())
 	if err := env.apply(op); err != nil {
 		return nil, err

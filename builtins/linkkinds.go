@@ -51,7 +51,8 @@ func unpackPlain(kind func() ops.LinkKind) linkUnpacker {
 	}
 }
 
-// unpackVeth unpacks veth(name, peer, ns=host, peer_ns=host).
+// unpackVeth unpacks veth(name, peer, ns=host, peer_ns=host); peer_ns
+// may be a process or a pid (see netns_of).
 func unpackVeth(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (*Env, *ops.LinkAdd, error) {
 	var name, peer string
 	var ns, peerNS starlark.Value = starlark.None, starlark.None
@@ -62,11 +63,11 @@ func unpackVeth(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs 
 	if err != nil {
 		return nil, nil, err
 	}
-	pns, err := env.nsName(peerNS, "peer_ns")
+	pns, pid, err := env.nsRef(peerNS, "peer_ns")
 	if err != nil {
 		return nil, nil, err
 	}
-	return env, &ops.LinkAdd{NS: nsName, Name: name, Type: &ops.Veth{Peer: peer, PeerNS: pns}}, nil
+	return env, &ops.LinkAdd{NS: nsName, Name: name, Type: &ops.Veth{Peer: peer, PeerNS: pns, PeerPid: pid}}, nil
 }
 
 // unpackMacvlan unpacks macvlan(name, parent, mode="bridge", ns=host).

@@ -21,6 +21,10 @@ import (
 type Netns struct {
 	env  *Env
 	name string
+	// pid is the process the namespace was given by (netns_of), or 0:
+	// link.move and veth's peer_ns then name it by the pid, as
+	// `ip link set X netns PID` does.
+	pid int
 }
 
 var (
@@ -51,6 +55,8 @@ var netnsMethods = map[string]*starlark.Builtin{
 	"links":  starlark.NewBuiltin("links", netnsLinks),
 	"addrs":  starlark.NewBuiltin("addrs", netnsAddrs),
 	"routes": starlark.NewBuiltin("routes", netnsRoutes),
+	"delete": starlark.NewBuiltin("delete", netnsDelete),
+	"etc":    starlark.NewBuiltin("etc", netnsEtc),
 }
 
 // Attr implements starlark.HasAttrs.

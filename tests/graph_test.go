@@ -234,7 +234,7 @@ func TestGraphInBrowser(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	for _, name := range []string{"seed002-4-dnat", "seed001-2-bridge", "macvlan"} {
+	for _, name := range []string{"seed002-5-dnat", "seed001-3-bridge", "macvlan"} {
 		script := filepath.Join(repoRoot, "scripts", name+".star")
 		nss := planNamespaces(t, script)
 		svg := filepath.Join(dir, name+".svg")

@@ -74,6 +74,8 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 			switch o := e.Op.(type) {
 			case *ops.NetnsAdd:
 				o.Pin = 0
+			case *ops.NetnsDel:
+				o.Pin = 0
 			case *ops.ProcSpawn:
 				o.Pidfile, o.Logfile = "", "" // named by the time
 			}

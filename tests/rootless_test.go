@@ -211,7 +211,7 @@ func assertMachineUntouched(t *testing.T, before machine, sysctls map[string]str
 
 // rootOnlyScript is the core lab that needs the machine's root: it writes
 // /etc/netns/NAME/hosts, and /etc is root's (docs/rootless.md).
-const rootOnlyScript = "seed004-2-dummy.star"
+const rootOnlyScript = "seed004-3-dummy.star"
 
 // TestRootlessLabs runs the tutorials' core labs on the stand-in for the
 // machine, and their NAT labs in a sandbox inside it, as the unprivileged
@@ -251,8 +251,8 @@ func TestRootlessLabs(t *testing.T) {
 		rules  int
 	}{
 		{"seed002-4-internet.star", 1},
-		{"seed002-4-dnat.star", 5},
-		{"seed003-internet.star", 2},
+		{"seed002-5-dnat.star", 3},
+		{"seed003-3-internet.star", 2},
 	} {
 		t.Run(strings.TrimSuffix(c.script, ".star"), func(t *testing.T) {
 			session := uniq("rn")

@@ -75,11 +75,22 @@ func (o *LinkAdd) Apply(k kernel.Kernel) error {
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = o.Name
+	// An operation applied again (the undo of a deletion, see Replayer)
+	// asks for the index it had, so that its revert and those of the
+	// operations after it know the link for theirs; the kernel picks
+	// another if someone has it.
+	attrs.Index = o.Index
 	l, err := o.Type.Link(k, ns, o, attrs)
 	if err != nil {
 		return fmt.Errorf("failed to add %s: %w", o.what(), err)
 	}
-	if err := addLink(o.Type, ns, h, l); err != nil {
+	err = addLink(o.Type, ns, h, l)
+	if err != nil && o.Index > 0 && errors.Is(err, unix.EBUSY) {
+		// The index it had before is taken: any will do.
+		l.Attrs().Index = 0
+		err = addLink(o.Type, ns, h, l)
+	}
+	if err != nil {
 		if r, ok := o.Type.(refusingKind); ok {
 			if why := r.Refused(o, err); why != nil {
 				return fmt.Errorf("failed to add %s: %w", o.what(), why)
@@ -475,6 +486,10 @@ type LinkMove struct {
 	// Revert where the kernel could not give it Index again (someone else
 	// had taken it meanwhile), and journaled with the undo (Recaller).
 	BackIndex int `json:"back_index,omitempty"`
+	// ToPid is the process whose namespace ToNS is, where the script gave
+	// the namespace by a process (link.move(pid)): --explain names it as
+	// `ip link set NAME netns PID` does. ToNS is what the move uses.
+	ToPid int `json:"to_pid,omitempty"`
 }
 
 func init() { Register("link.move", func() Op { return new(LinkMove) }) }
@@ -504,7 +519,13 @@ func (o *LinkMove) Locate(k kernel.Kernel) {
 
 // Apply implements Op.
 func (o *LinkMove) Apply(k kernel.Kernel) error {
-	from, to, err := relocate(k, o.NS, o.Name, o.Index, o.ToNS, o.NewName, 0)
+	// Applied again (see Replayer), the move looks the link up by name
+	// and asks for the index it gave it before, as LinkAdd does.
+	idx := o.Index
+	if o.ToIndex > 0 {
+		idx = 0
+	}
+	from, to, err := relocate(k, o.NS, o.Name, idx, o.ToNS, o.NewName, o.ToIndex)
 	if err != nil {
 		return failed(fmt.Sprintf("move link %q%s to %s", o.Name, inNS(o.NS), nsLabel(o.ToNS)), err)
 	}
@@ -641,6 +662,13 @@ func relocate(k kernel.Kernel, fromNS, name string, idx int, toNS, newName strin
 
 // Explain implements Op.
 func (o *LinkMove) Explain(host string) []string {
+	if o.ToPid > 0 {
+		cmd := "ip " + nsFlag(o.NS, host) + "link set " + shellQuote(o.Name) + " netns " + strconv.Itoa(o.ToPid)
+		if o.NewName != o.Name {
+			cmd += " name " + shellQuote(o.NewName)
+		}
+		return []string{cmd}
+	}
 	return []string{explainMove(o.NS, o.Name, o.ToNS, o.NewName, host)}
 }
 

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/vishvananda/netlink"
@@ -14,6 +15,10 @@ import (
 type Veth struct {
 	Peer   string `json:"peer"`
 	PeerNS string `json:"peer_ns"`
+	// PeerPid is the process whose namespace PeerNS is, where the script
+	// gave it by a process (peer_ns=pid): --explain names it as `ip link
+	// add ... peer name PEER netns PID` does.
+	PeerPid int `json:"peer_pid,omitempty"`
 }
 
 func init() { RegisterLinkKind(func() LinkKind { return new(Veth) }) }
@@ -40,8 +45,13 @@ func (v *Veth) Check(o *LinkAdd) error {
 
 // Link implements LinkKind: the peer goes straight into its namespace
 // (VETH_INFO_PEER with IFLA_NET_NS_FD), with no message of its own.
+//
+// Neither end gets attributes that `ip link add NAME type veth peer name
+// PEER` does not send: the library sends the peer's IFLA_TXQLEN unless
+// PeerTxQLen is negative, and 0 would give the peer no queue at all where
+// the kernel gives every veth 1000.
 func (v *Veth) Link(k kernel.Kernel, _ kernel.Namespace, o *LinkAdd, attrs netlink.LinkAttrs) (netlink.Link, error) {
-	l := &netlink.Veth{LinkAttrs: attrs, PeerName: v.Peer}
+	l := &netlink.Veth{LinkAttrs: attrs, PeerName: v.Peer, PeerTxQLen: -1}
 	if v.PeerNS != o.NS {
 		pns, err := k.Namespace(v.PeerNS)
 		if err != nil {
@@ -54,5 +64,11 @@ func (v *Veth) Link(k kernel.Kernel, _ kernel.Namespace, o *LinkAdd, attrs netli
 
 // Explain implements LinkKind.
 func (v *Veth) Explain(o *LinkAdd, host string) string {
-	return explainAdd(o, host) + " peer name " + shellQuote(v.Peer) + nsArg(v.PeerNS, host)
+	cmd := explainAdd(o, host) + " peer name " + shellQuote(v.Peer)
+	if v.PeerPid > 0 {
+		cmd += " netns " + strconv.Itoa(v.PeerPid)
+	} else {
+		cmd += nsArg(v.PeerNS, host)
+	}
+	return cmd
 }

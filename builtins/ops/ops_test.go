@@ -11,12 +11,16 @@ import (
 // registered kind, so that a new kind cannot be forgotten here: the
 // journal must be able to give back exactly what it recorded.
 func TestEncodeDecodeRoundTrip(t *testing.T) {
+	oldHosts := "127.0.0.1 localhost\n"
 	samples := map[string]Op{}
 	for _, op := range []Op{
 		&NetnsAdd{Name: "earth", Lo: true},
-		&LinkAdd{NS: "earth", Name: "e0", Type: &Veth{Peer: "n0", PeerNS: "neptune"}, Index: 7},
+		&LinkAdd{NS: "earth", Name: "e0", Type: &Veth{Peer: "n0", PeerNS: "neptune", PeerPid: 42}, Index: 7},
 		&LinkSet{NS: "host", Name: "br0", Attr: "up", Value: "true", Old: "false"},
-		&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0"},
+		&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0", Index: 3, ToIndex: 4, ToPid: 42},
+		&NetnsDel{Name: "earth", Pin: 9, Destroys: []int{1, 2, 5}},
+		&LinkDel{NS: "earth", Name: "e0", Index: 3, Destroys: []int{2, 4}},
+		&NetnsEtc{NS: "earth", File: "hosts", Content: "10.0.0.1 earth\n", Old: &oldHosts, Made: []string{"/etc/netns", "/etc/netns/earth"}, Learned: true},
 		&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"},
 		&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254", Metric: 5},
 		&SysctlSet{NS: "host", Key: "net.ipv4.ip_forward", Value: "1", Old: "0"},
@@ -82,6 +86,13 @@ func TestExplain(t *testing.T) {
 		{&LinkSet{NS: "host", Name: "e0", Attr: "mtu", Value: "1400"}, []string{"ip link set e0 mtu 1400"}},
 		{&LinkMove{NS: "host", Name: "d0", ToNS: "earth", NewName: "eth0"}, []string{"ip link set d0 netns earth name eth0"}},
 		{&LinkMove{NS: "earth", Name: "d0", ToNS: "host", NewName: "d0"}, []string{"ip -n earth link set d0 netns 1"}},
+		{&LinkMove{NS: "host", Name: "veth1", ToNS: "child", NewName: "veth1", ToPid: 4242}, []string{"ip link set veth1 netns 4242"}},
+		{&LinkAdd{NS: "host", Name: "veth0", Type: &Veth{Peer: "veth1", PeerNS: "netns1", PeerPid: 4242}},
+			[]string{"ip link add veth0 type veth peer name veth1 netns 4242"}},
+		{&NetnsDel{Name: "earth", Destroys: []int{1}}, []string{"ip netns delete earth"}},
+		{&LinkDel{NS: "earth", Name: "e0"}, []string{"ip -n earth link delete e0"}},
+		{&NetnsEtc{NS: "netns1", File: "hosts", Content: "192.168.100.199 dummy.com\n"},
+			[]string{"mkdir -p /etc/netns/netns1", `printf '192.168.100.199 dummy.com\n' > /etc/netns/netns1/hosts`}},
 		{&AddrAdd{NS: "earth", Link: "e0", CIDR: "10.0.0.1/24"}, []string{"ip -n earth addr add 10.0.0.1/24 dev e0"}},
 		{&RouteAdd{NS: "earth", Dst: "default", Via: "10.0.0.254"}, []string{"ip -n earth route add default via 10.0.0.254"}},
 		{&RouteAdd{NS: "host", Dst: "10.1.0.0/16", Dev: "br0", Metric: 7}, []string{"ip route add 10.1.0.0/16 dev br0 metric 7"}},

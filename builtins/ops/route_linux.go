@@ -77,6 +77,12 @@ func (o *RouteAdd) route(h kernel.Netlink) (*netlink.Route, error) {
 		}
 		r.LinkIndex = l.Attrs().Index
 	}
+	if gw == nil {
+		// As ip route add does: a route with no gateway reaches its
+		// destination on the link itself (RT_SCOPE_LINK); with one, the
+		// scope is the default, universe.
+		r.Scope = netlink.SCOPE_LINK
+	}
 	return r, nil
 }
 

@@ -120,8 +120,9 @@ func (o *Owners) own(index map[string][]*Entry, name string) bool {
 			break // entries may still be added to the newest step
 		}
 	}
+	deleted := s.deleted()
 	for _, e := range index[name] {
-		if e.Live() {
+		if e.Live() && !deleted[e.ID] {
 			return true
 		}
 	}
@@ -171,9 +172,10 @@ func (o *Owners) refresh() {
 		}
 		m := &made{size: fi.Size(), mtime: fi.ModTime(), sandboxed: st.Meta.Sandbox != "",
 			ns: map[string]bool{}, links: map[string]bool{}}
+		deleted := deletedIn(st.Steps)
 		for _, step := range st.Steps {
 			for _, e := range step.Entries {
-				if e.Live() {
+				if e.Live() && !deleted[e.ID] {
 					creates(e.Op, func(n string) { m.ns[n] = true }, func(n string) { m.links[n] = true })
 				}
 			}

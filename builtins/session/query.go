@@ -19,9 +19,10 @@ func (s *Session) Namespaces() []string {
 	defer s.mu.Unlock()
 	out := []string{Host}
 	seen := map[string]bool{}
+	deleted := s.deleted()
 	for _, st := range liveSteps(s.j.steps) {
 		for _, e := range st.Entries {
-			if a, ok := e.Op.(*ops.NetnsAdd); ok && !a.Sandbox && e.Live() && !seen[a.Name] {
+			if a, ok := e.Op.(*ops.NetnsAdd); ok && !a.Sandbox && e.Live() && !deleted[e.ID] && !seen[a.Name] {
 				seen[a.Name] = true
 				out = append(out, a.Name)
 			}

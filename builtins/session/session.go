@@ -468,10 +468,27 @@ func (s *Session) revert(steps []*Step) error {
 // deleting the namespace removes it.
 func (s *Session) revertEntries(entries []*Entry) error {
 	doomed := map[string]bool{}
+	reverted := map[int]bool{}
 	for _, e := range entries {
 		if c, ok := e.Op.(ops.Creator); ok {
 			doomed[c.Creates()] = true
 		}
+		reverted[e.ID] = true
+	}
+	// A deletion whose undo would make again only what this revert then
+	// reverts (nsh down of a lab that deleted something) is not undone by
+	// itself: the reverts of what it deleted find nothing to do.
+	moot := func(e *Entry) bool {
+		r, ok := e.Op.(ops.Replayer)
+		if !ok {
+			return false
+		}
+		for _, id := range r.Replays() {
+			if !reverted[id] {
+				return false
+			}
+		}
+		return true
 	}
 	var errs []error
 	// Entries whose revert is subsumed are marked undone in one write,
@@ -484,7 +501,7 @@ func (s *Session) revertEntries(entries []*Entry) error {
 	}
 	for i := len(entries) - 1; i >= 0; {
 		e := entries[i]
-		if subsumed(e.Op, doomed) {
+		if subsumed(e.Op, doomed) || moot(e) {
 			subsumedMarks = append(subsumedMarks, e)
 			i--
 			continue
@@ -542,6 +559,9 @@ func (s *Session) revertEntries(entries []*Entry) error {
 func (s *Session) revertEntry(e *Entry) (error, error) {
 	op := e.Op
 	var err error
+	if r, ok := op.(ops.Replayer); ok {
+		return s.replay(e, r)
+	}
 	if sh, key := s.sharedKey(op); key == "" {
 		err = op.Revert(s.K)
 	} else {
@@ -564,6 +584,50 @@ func (s *Session) revertEntry(e *Entry) (error, error) {
 		s.warn(w.Msg)
 	}
 	return nil, s.j.mark(e, Undone)
+}
+
+// replay reverts a deletion (see ops.Replayer): it applies again the
+// operations that made what the deletion deleted, and records what they
+// learn, so that reverting them later finds what the replay made; then it
+// marks the deletion undone.
+func (s *Session) replay(del *Entry, r ops.Replayer) (error, error) {
+	var entries []*Entry
+	var list []ops.Op
+	for _, id := range r.Replays() {
+		if e, ok := s.j.byID[id]; ok && e.Live() {
+			entries = append(entries, e)
+			list = append(list, e.Op)
+		}
+	}
+	if err := r.Replay(s.K, list); err != nil {
+		return err, nil
+	}
+	for _, e := range entries {
+		if err := s.j.mark(e, Done); err != nil {
+			return nil, err
+		}
+	}
+	return nil, s.j.mark(del, Undone)
+}
+
+// deleted returns the IDs of the live entries that a live deletion (an
+// ops.Replayer) has deleted: what they made is not in the kernel while
+// the deletion is.
+func (s *Session) deleted() map[int]bool { return deletedIn(s.j.steps) }
+
+// deletedIn is Session.deleted for the steps of a journal.
+func deletedIn(steps []*Step) map[int]bool {
+	out := map[int]bool{}
+	for _, st := range steps {
+		for _, e := range st.Entries {
+			if r, ok := e.Op.(ops.Replayer); ok && e.Live() {
+				for _, id := range r.Replays() {
+					out[id] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // revertAll reverts independent entries together (ops.RevertAll), then

@@ -51,6 +51,11 @@ type Kernel interface {
 	// namespace that from knows by nsid, as the kernel reports a veth
 	// peer's namespace (netlink.LinkAttrs.NetNsID).
 	NameOfNsID(from Namespace, nsid int) (string, bool)
+	// NameOfPid returns the name ("host" or a /run/netns name) of the
+	// network namespace that process pid is in, as `ip link set X netns
+	// PID` names a namespace. It fails if there is no such process, or if
+	// its namespace has no name nsh can use (an anonymous one).
+	NameOfPid(pid int) (string, error)
 	// HasDriver reports whether the kernel can create links of kind
 	// ("veth", "bridge", "dummy", "vxlan", ...), without changing any
 	// namespace.
