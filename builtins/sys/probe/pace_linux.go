@@ -178,6 +178,8 @@ type pacer struct {
 	pairTargets [][]int       // pair -> its targets
 	keys        [][]entry     // target -> the entries it was charged for
 	existed     map[entry]bool
+	shared      map[entry]bool  // gateways, which many pairs use
+	ents        map[int][]entry // target -> entriesOf
 	charged     map[entry]*charge
 	removed     int // entries removed after their pair
 	waited      time.Duration
@@ -195,6 +197,8 @@ func newPacer(limits [2]neighLimits, nodes []kernel.Namespace, targets []Target,
 		pairOf:  make([]int, len(targets)),
 		keys:    make([][]entry, len(targets)),
 		existed: map[entry]bool{},
+		shared:  map[entry]bool{},
+		ents:    map[int][]entry{},
 		charged: map[entry]*charge{},
 	}
 	for f := range p.budget {
@@ -286,30 +290,65 @@ func (p *pacer) readExisting() {
 	}
 }
 
-// entriesOf returns the entries target t may create: the sender's for the
-// address (or, off link, one for its gateway), and the receiver's for the
-// sender.
+// entriesOf returns the entries target t may create: on a link, the
+// sender's for the address and the receiver's for the sender; through a
+// router, the sender's for its gateway, the router's for the address and
+// the receiver's for its router. Where the target does not say, the
+// route (RTM_GETROUTE) does.
 func (p *pacer) entriesOf(t int) []entry {
-	tg := p.targets[t]
-	if tg.FromLink == 0 || tg.To < 0 || tg.ToLink == 0 || !tg.Src.IsValid() {
-		// Through a router: the sender's entry for its gateway, the
-		// router's for the address, and the receiver's for its router.
-		return []entry{{tg.From, 0, netip.Addr{}}, {-1, 0, tg.Addr}, {tg.To, 0, netip.Addr{}}}
+	if es, ok := p.ents[t]; ok {
+		return es
 	}
-	return []entry{{tg.From, tg.FromLink, tg.Addr}, {tg.To, tg.ToLink, tg.Src}}
+	tg := p.targets[t]
+	var es []entry
+	if tg.FromLink != 0 && tg.To >= 0 && tg.ToLink != 0 && tg.Src.IsValid() {
+		es = []entry{{tg.From, tg.FromLink, tg.Addr}, {tg.To, tg.ToLink, tg.Src}}
+	} else if rt, ok := p.route(tg); ok {
+		gw, _ := netip.AddrFromSlice(rt.Gw)
+		src, _ := netip.AddrFromSlice(rt.Src)
+		if !src.IsValid() {
+			src = tg.Src
+		}
+		switch {
+		case gw.IsValid():
+			g := entry{tg.From, rt.LinkIndex, gw.Unmap()}
+			p.shared[g] = true
+			es = []entry{g, {-1, 0, tg.Addr}, {tg.To, 0, netip.Addr{}}}
+		case tg.To >= 0 && tg.ToLink != 0 && src.IsValid():
+			es = []entry{{tg.From, rt.LinkIndex, tg.Addr}, {tg.To, tg.ToLink, src.Unmap()}}
+		default:
+			es = []entry{{tg.From, rt.LinkIndex, tg.Addr}, {tg.To, 0, netip.Addr{}}}
+		}
+	}
+	// A request with no route creates no entry: it is not sent.
+	p.ents[t] = es
+	return es
+}
+
+// route asks the kernel which route a target's request takes.
+func (p *pacer) route(tg Target) (netlink.Route, bool) {
+	h, err := p.nodes[tg.From].Netlink()
+	if err != nil {
+		return netlink.Route{}, false
+	}
+	rs, err := h.RouteGetWithOptions(net.IP(tg.Addr.AsSlice()), nil)
+	if err != nil || len(rs) == 0 || rs[0].Type != unix.RTN_UNICAST {
+		return netlink.Route{}, false
+	}
+	return rs[0], true
+}
+
+// removable reports whether the check may remove an entry it created
+// once its pair is over: one it can name, and not a gateway, which other
+// pairs use.
+func (p *pacer) removable(e entry) bool {
+	return e.node >= 0 && e.link != 0 && e.addr.IsValid() && !p.shared[e]
 }
 
 // fresh returns the entries of t that neither existed nor were charged.
 func (p *pacer) fresh(t int) []entry {
 	var out []entry
 	for _, e := range p.entriesOf(t) {
-		if e.node < 0 || e.link == 0 {
-			// Not one the pacer can name: charged once per check.
-			if _, ok := p.charged[e]; !ok {
-				out = append(out, e)
-			}
-			continue
-		}
 		if p.existed[e] {
 			continue
 		}
@@ -358,7 +397,7 @@ func (p *pacer) next() (int, time.Time) {
 		c := &charge{at: now}
 		ledger.charges[f] = append(ledger.charges[f], c)
 		p.charged[e] = c
-		if e.node >= 0 && e.link != 0 {
+		if p.removable(e) {
 			p.keys[t] = append(p.keys[t], e)
 		}
 	}
