@@ -30,7 +30,7 @@ var HelpFamilies = []HelpFamily{
 	{"Addresses, routes and sysctls", []string{"link.addr", "route", "sysctl", "ip_forward"}},
 	{"Firewall", []string{"masquerade", "dnat", "iptables", "rule"}},
 	{"Processes", []string{"exec_in", "spawn", "process", "result"}},
-	{"Probes", []string{"ping", "connect", "serve"}},
+	{"Probes", []string{"ping", "pingall", "connect", "serve"}},
 	{"Session", []string{"step", "undo", "journal", "lookup", "help"}},
 }
 

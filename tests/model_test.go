@@ -43,6 +43,7 @@ func modelStubs(pre starlark.StringDict, fails *[]string) {
 		})
 	}
 	pre["ping"] = rec("ping", starlark.StringDict{"ok": starlark.True, "sent": starlark.MakeInt(1), "received": starlark.MakeInt(1), "rtt_ms": starlark.Float(0)})
+	pre["pingall"] = rec("pingall", starlark.StringDict{"ok": starlark.True, "sent": starlark.MakeInt(0), "received": starlark.MakeInt(0), "failed": starlark.NewList(nil), "matrix": starlark.String("")})
 	pre["connect"] = rec("connection", starlark.StringDict{"ok": starlark.True, "local": starlark.String(""), "reply": starlark.String(""), "error": starlark.String("")})
 	pre["exec_in"] = rec("result", starlark.StringDict{"ok": starlark.True, "code": starlark.MakeInt(0), "stdout": starlark.String(""), "stderr": starlark.String("")})
 	pre["serve"] = rec("process", starlark.StringDict{})
