@@ -270,6 +270,9 @@ func newPacer(limits [2]neighLimits, nodes []kernel.Namespace, targets []Target,
 // check, which it must neither charge nor remove.
 func (p *pacer) readExisting() {
 	for i, ns := range p.nodes {
+		if ns == nil {
+			continue
+		}
 		h, err := ns.Netlink()
 		if err != nil {
 			continue
@@ -439,7 +442,7 @@ func (p *pacer) release(es []entry) {
 	defer ledger.Unlock()
 	for _, e := range es {
 		c := p.charged[e]
-		if c == nil || c.refunded {
+		if c == nil || c.refunded || p.nodes[e.node] == nil {
 			continue
 		}
 		h, err := p.nodes[e.node].Netlink()
