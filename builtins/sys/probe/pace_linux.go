@@ -181,7 +181,8 @@ type pacer struct {
 	shared      map[entry]bool  // gateways, which many pairs use
 	ents        map[int][]entry // target -> entriesOf
 	charged     map[entry]*charge
-	removed     int // entries removed after their pair
+	removed     int     // entries removed after their pair
+	toRemove    []entry // entries of pairs that are over, to remove
 	waited      time.Duration
 	blocked     time.Time // when the head request began waiting for budget
 }
@@ -432,33 +433,49 @@ func (p *pacer) done(t int) {
 	for _, u := range p.pairTargets[pair] {
 		es = append(es, p.keys[u]...)
 	}
-	p.release(es)
+	p.toRemove = append(p.toRemove, es...)
 }
 
-// release removes the entries in es, which the check created, and
-// refunds their charges.
+// flushing reports whether entries wait to be removed.
+func (p *pacer) flushing() bool { return len(p.toRemove) > 0 }
+
+// flush removes the entries of the pairs that are over, together, and
+// refunds them.
+func (p *pacer) flush() {
+	if len(p.toRemove) > 0 {
+		p.release(p.toRemove)
+		p.toRemove = p.toRemove[:0]
+	}
+}
+
+// release removes the entries in es, which the check created, on as many
+// threads as Go runs, and refunds their charges.
 func (p *pacer) release(es []entry) {
-	ledger.Lock()
-	defer ledger.Unlock()
-	for _, e := range es {
-		c := p.charged[e]
-		if c == nil || c.refunded || p.nodes[e.node] == nil {
-			continue
+	gone := make([]bool, len(es))
+	parallel(len(es), func(i int) {
+		e := es[i]
+		if p.nodes[e.node] == nil {
+			return
 		}
 		h, err := p.nodes[e.node].Netlink()
 		if err != nil {
-			continue
+			return
 		}
 		nh, ok := h.(neighHandle)
 		if !ok {
-			continue
+			return
 		}
 		fam := unix.AF_INET
 		if e.addr.Is6() {
 			fam = unix.AF_INET6
 		}
 		err = nh.NeighDel(&netlink.Neigh{LinkIndex: e.link, Family: fam, IP: net.IP(e.addr.AsSlice())})
-		if err == nil || errors.Is(err, unix.ENOENT) {
+		gone[i] = err == nil || errors.Is(err, unix.ENOENT)
+	})
+	ledger.Lock()
+	defer ledger.Unlock()
+	for i, e := range es {
+		if c := p.charged[e]; gone[i] && c != nil && !c.refunded {
 			c.refunded = true
 			p.removed++
 		}

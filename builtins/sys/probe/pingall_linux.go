@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -517,9 +519,13 @@ func (r *run) loop(ctx context.Context, events <-chan event) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// The entries of the last pairs are removed too, and those of an
+	// interrupted check.
+	defer r.pacer.flush()
 	for r.left > 0 {
 		// Send what may go now, then take the replies that came and
 		// expire the requests whose time is up.
+		r.pacer.flush()
 		wake := r.sendReady()
 		finished := r.left
 		for drained := false; !drained; {
@@ -550,7 +556,7 @@ func (r *run) loop(ctx context.Context, events <-chan event) error {
 		if r.left == 0 {
 			break
 		}
-		if r.left < finished && r.pacer.more() {
+		if (r.left < finished || r.pacer.flushing()) && r.pacer.more() {
 			continue // what finished may have made room
 		}
 		if wake.IsZero() {
@@ -569,19 +575,69 @@ func (r *run) loop(ctx context.Context, events <-chan event) error {
 }
 
 // sendReady sends the requests the pacer lets go now, and returns when
-// the next one may go (zero if none is waiting for the budget).
+// the next one may go (zero if none is waiting for the budget). The
+// requests go out together, on as many threads as Go runs: a request's
+// sendto does most of the kernel's work of its delivery (the bridge, the
+// ARP request to every port, the other namespace's answer), and two CPUs
+// do it in about half the time.
 func (r *run) sendReady() time.Time {
+	var batch []int
+	var wake time.Time
 	for {
-		t, wait := r.pacer.next()
+		t, w := r.pacer.next()
 		if t < 0 {
-			return wait
+			wake = w
+			break
 		}
-		r.send(t)
+		batch = append(batch, t)
 	}
+	if len(batch) == 0 {
+		return wake
+	}
+	at := make([]time.Time, len(batch))
+	errs := make([]error, len(batch))
+	parallel(len(batch), func(i int) { at[i], errs[i] = r.write(batch[i]) })
+	for i, t := range batch {
+		if errs[i] != nil {
+			r.finish(t, sendError(errs[i]))
+			continue
+		}
+		r.state[t], r.sentAt[t] = sent, at[i]
+		r.queue = append(r.queue, t)
+	}
+	return wake
 }
 
-// send sends the echo request of target t.
-func (r *run) send(t int) {
+// parallel calls fn(0) to fn(n-1) on up to GOMAXPROCS goroutines, and
+// returns when all have returned.
+func parallel(n int, fn func(i int)) {
+	w := min(n, runtime.GOMAXPROCS(0))
+	if w <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// write sends the echo request of target t, and returns when.
+func (r *run) write(t int) (time.Time, error) {
 	tg := r.targets[t]
 	f := b2i(tg.Addr.Is6())
 	s := r.socks[tg.From]
@@ -590,17 +646,11 @@ func (r *run) send(t int) {
 	msg := icmp.Message{Type: fam.request, Body: &icmp.Echo{ID: s.id, Seq: r.seqOf[t], Data: data}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
-		r.finish(t, TargetResult{Outcome: SendFailed, Detail: err.Error()})
-		return
+		return time.Time{}, err
 	}
 	now := time.Now()
 	_, err = s.conns[f].WriteTo(b, &net.IPAddr{IP: tg.Addr.AsSlice()})
-	if err != nil {
-		r.finish(t, sendError(err))
-		return
-	}
-	r.state[t], r.sentAt[t] = sent, now
-	r.queue = append(r.queue, t)
+	return now, err
 }
 
 // sendError turns the error of sending a request into its outcome.
