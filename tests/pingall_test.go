@@ -127,3 +127,42 @@ func TestPingallBadInput(t *testing.T) {
 		}
 	}
 }
+
+// noIPv6Lab makes a namespace without IPv6 and one with, each with a veth
+// to a bridge in the sandbox, up, and prints their IPv6 addresses.
+const noIPv6Lab = `
+br = bridge("{P}br").up()
+for name, six in [("{P}a", False), ("{P}b", True)]:
+    n = netns(name, ipv6=six)
+    v, p = veth(name + "v", name + "p", ns=n)
+    p.master(br).up()
+    v.addr("10.94.0.%d/24" % (1 if six else 2)).up()
+# The ping settles the links: a link-local address comes with the carrier.
+print("PING", ping("{P}a", "10.94.0.1").ok)
+for name in ["{P}a", "{P}b"]:
+    print("ADDRS", name, [a for a in lookup(name).addrs() if ":" in a])
+`
+
+// TestNetnsNoIPv6 checks netns(ipv6=False): the namespace's links have
+// no IPv6 address at all (not even lo's ::1), IPv4 works, --explain shows
+// the sysctls, and the namespace with IPv6 keeps its link-local address.
+func TestNetnsNoIPv6(t *testing.T) {
+	requireRoot(t)
+	session := uniq("t")
+	downAtEnd(t, session)
+	p := uniq("ni")
+	r := mustNsh(t, "run", writeLab(t, "noipv6", lab(noIPv6Lab, map[string]string{"P": p})), "--sandbox", "--explain", "--session", session)
+	if !strings.Contains(r.stdout, "ADDRS "+p+"a []\n") {
+		t.Errorf("the namespace without IPv6 has IPv6 addresses:\n%s", r)
+	}
+	if !regexp.MustCompile(`ADDRS ` + p + `b \["::1/128", "fe80::[0-9a-f:]+/64"\]`).MatchString(r.stdout) {
+		t.Errorf("the namespace with IPv6 lacks ::1 or its link-local address:\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "PING True\n") {
+		t.Errorf("IPv4 does not work without IPv6:\n%s", r)
+	}
+	want := "+ ip netns exec " + p + "a sysctl -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n"
+	if !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "ip netns exec "+p+"b sysctl") {
+		t.Errorf("--explain lacks %q (for %sa only):\n%s", want, p, r.stderr)
+	}
+}
