@@ -10,7 +10,7 @@
 //
 //	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,ipn,floor] [-count 1]
 //	                          [-nsh PATH] [-profile-n 1000] [-cpuprofile F]
-//	                          [-allpairs 50,100]
+//	                          [-allpairs 50,100] [-ipv6cost 1000]
 //
 // Then it checks all pairs of a star (allpairs_linux.go): nsh's pingall()
 // against a loop of `ip netns exec … ping -c1` and Mininet's pingAll,
@@ -47,8 +47,12 @@ import (
 
 const innerEnv = "NSHBENCH_INNER"
 
+// ipv6Sizes are the sizes of -ipv6cost.
+var ipv6Sizes []int
+
 func main() {
 	ns := flag.String("n", "50,200,1000", "lab sizes, comma-separated (empty: no build ways)")
+	ipv6 := flag.String("ipv6cost", "", "star sizes at which to measure what a finished lab costs with and without IPv6, comma-separated (empty: none)")
 	allPairs := flag.String("allpairs", "50,100", "star sizes for the all-pairs ways (pingall, ping loop, Mininet), comma-separated (empty: none)")
 	ways := flag.String("ways", "nsh,ip,ipn,floor", "ways to build the lab, comma-separated: nsh, ip (the tutorials' ip netns exec), ipn (ip -n), floor")
 	count := flag.Int("count", 1, "runs of each way at each size; the median is reported")
@@ -73,6 +77,9 @@ func main() {
 	}
 	pairSizes, err := parseSizes(*allPairs)
 	if err != nil {
+		fatal(err.Error())
+	}
+	if ipv6Sizes, err = parseSizes(*ipv6); err != nil {
 		fatal(err.Error())
 	}
 	wayList := strings.Split(*ways, ",")
@@ -197,6 +204,18 @@ func bench(r *runner, sizes, pairSizes []int, wayList []string, count int, nshPa
 		pairs = append(pairs, res)
 	}
 	pairsOK := printAllPairs(pairs)
+	var costs []ipv6CostResult
+	for _, n := range ipv6Sizes {
+		res, err := r.ipv6Cost(n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: IPv6 cost N=%d: %v\n", n, err)
+			failed = true
+			r.reg.cleanupLabs()
+			continue
+		}
+		costs = append(costs, res)
+	}
+	printIPv6Cost(costs)
 	var pr *profileResult
 	if profN < 0 && len(sizes) > 0 {
 		profN = sizes[len(sizes)-1]
