@@ -3,10 +3,17 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nshlab/nsh/builtins"
+	"github.com/nshlab/nsh/builtins/session"
+	"github.com/nshlab/nsh/builtins/sys/model"
+	"github.com/nshlab/nsh/interp"
 )
 
 // pingallStar is a star of {N} namespaces {P}1..{P}N on a bridge in the
@@ -164,5 +171,40 @@ func TestNetnsNoIPv6(t *testing.T) {
 	want := "+ ip netns exec " + p + "a sysctl -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n"
 	if !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "ip netns exec "+p+"b sysctl") {
 		t.Errorf("--explain lacks %q (for %sa only):\n%s", want, p, r.stderr)
+	}
+}
+
+// TestPingallOnTheModel runs pingall in a plan's kernel, the model: it
+// sends nothing, and says so (.ok is None), where ping would fail.
+func TestPingallOnTheModel(t *testing.T) {
+	dir := t.TempDir()
+	src := `n1, n2 = netns("n1", ipv6=False), netns("n2")
+a, b = veth("a", "b", ns=n1, peer_ns=n2)
+a.addr("10.96.0.1/24").up()
+b.addr("10.96.0.2/24").up()
+r = pingall([n1, "n2"])
+print("OK", r.ok, r.failed)
+print(r.matrix)
+`
+	if err := os.WriteFile(filepath.Join(dir, "plan.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := uniq("m")
+	s, err := session.Open(session.Options{Name: name, Sandbox: true, Script: "plan.star", Kernel: model.New(model.Options{Drivers: []string{"veth"}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Down()
+	var out strings.Builder
+	env := &builtins.Env{Session: s, Out: &out}
+	in := interp.New(env)
+	in.Stdout = &out
+	if _, err := in.ExecFile(in.Thread("plan"), filepath.Join(dir, "plan.star")); err != nil {
+		t.Fatalf("pingall on the model: %s", interp.FormatError(err))
+	}
+	for _, want := range []string{"OK None []\n", "pingall of 2 nodes: not run (a plan sends no packets)\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
