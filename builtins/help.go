@@ -30,7 +30,7 @@ var HelpFamilies = []HelpFamily{
 	{"Addresses, routes and sysctls", []string{"link.addr", "route", "sysctl", "ip_forward"}},
 	{"Firewall", []string{"masquerade", "dnat", "iptables", "ip6tables", "rule"}},
 	{"Processes", []string{"container", "exec_in", "spawn", "process", "result"}},
-	{"Probes", []string{"ping", "connect", "serve", "throughput"}},
+	{"Probes", []string{"ping", "pingall", "connect", "serve", "throughput"}},
 	{"Session", []string{"step", "undo", "journal", "lookup", "help"}},
 }
 

@@ -86,11 +86,11 @@ func (n *Netns) AttrNames() []string {
 	return names
 }
 
-// netnsBuiltin implements netns(name, lo=True).
+// netnsBuiltin implements netns(name, lo=True, ipv6=True).
 func netnsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
-	lo := true
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "lo?", &lo); err != nil {
+	lo, ipv6 := true, true
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "lo?", &lo, "ipv6?", &ipv6); err != nil {
 		return nil, err
 	}
 	env, err := envOf(thread)
@@ -103,7 +103,7 @@ func netnsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if env.kern().Exists(name) {
 		return nil, env.namespaceExists(name)
 	}
-	if err := env.apply(&ops.NetnsAdd{Name: name, Lo: lo}); err != nil {
+	if err := env.apply(&ops.NetnsAdd{Name: name, Lo: lo, NoIPv6: !ipv6}); err != nil {
 		return nil, err
 	}
 	return env.netns(name), nil

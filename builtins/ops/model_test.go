@@ -103,3 +103,22 @@ func TestIndexes(t *testing.T) {
 		t.Errorf("veth3 in x: %v, %v; want index 6", l, err)
 	}
 }
+
+// TestNoIPv6OnTheModel checks that the model takes a namespace without
+// IPv6, as a plan of netns(ipv6=False) needs, and that its links copy the
+// default.
+func TestNoIPv6OnTheModel(t *testing.T) {
+	k := model.New(model.Options{Drivers: []string{"veth"}})
+	if err := (&ops.NetnsAdd{Name: "n", Lo: true, NoIPv6: true}).Apply(k); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := k.Namespace("n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
+		if v, err := ns.ReadSysctl(key); err != nil || v != "1" {
+			t.Errorf("%s = %q, %v; want 1", key, v, err)
+		}
+	}
+}

@@ -11,11 +11,17 @@ import (
 
 // NetnsAdd creates a named namespace, as `ip netns add NAME`, and with Lo
 // brings its loopback up. With Sandbox it is the session's sandbox, which
-// stands in for host.
+// stands in for host. With NoIPv6 the namespace has no IPv6: before any
+// link of the lab is in it, disable_ipv6 is set for all its links and as
+// the default of new ones, so that none of them gets a link-local
+// address, and none sends the duplicate address detection, multicast
+// listener reports and router solicitations that a bridge floods to
+// every port (docs/performance.md, "What a finished lab costs").
 type NetnsAdd struct {
 	Name    string `json:"name"`
 	Lo      bool   `json:"lo"`
 	Sandbox bool   `json:"sandbox,omitempty"`
+	NoIPv6  bool   `json:"no_ipv6,omitempty"`
 	// Pin is the unique ID of the mount that pins the namespace,
 	// learned by Apply (0 on kernels before 6.8), so that Revert never
 	// deletes a namespace someone made under the same name since: an
@@ -53,6 +59,14 @@ func (o *NetnsAdd) Apply(k kernel.Kernel) error {
 		return failed(fmt.Sprintf("add namespace %q", o.Name), err)
 	}
 	o.Pin = ns.PinID()
+	if o.NoIPv6 {
+		for _, key := range noIPv6Sysctls {
+			if err := ns.WriteSysctl(key, "1"); err != nil {
+				k.DeleteNamed(o.Name, o.Pin)
+				return failed(fmt.Sprintf("turn IPv6 off in namespace %q (sysctl %s)", o.Name, key), err)
+			}
+		}
+	}
 	if o.Sandbox {
 		if err := k.SetHost(o.Name); err != nil {
 			k.DeleteNamed(o.Name, 0)
@@ -114,6 +128,13 @@ func (o *NetnsAdd) Explain(host string) []string {
 	if o.Lo {
 		cmds = append(cmds, "ip -n "+q+" link set lo up")
 	}
+	if o.NoIPv6 {
+		c := "ip netns exec " + q + " sysctl -w"
+		for _, key := range noIPv6Sysctls {
+			c += " " + key + "=1"
+		}
+		cmds = append(cmds, c)
+	}
 	return cmds
 }
 
@@ -130,6 +151,10 @@ func (o *NetnsAdd) name(host string) string {
 	}
 	return o.Name
 }
+
+// noIPv6Sysctls turn IPv6 off in a namespace: on the links it has (lo),
+// and on those it gets, which copy the default.
+var noIPv6Sysctls = []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"}
 
 // linkByName finds a link in a namespace of the kernel.
 func linkByName(k kernel.Kernel, nsName, name string) (kernel.Namespace, kernel.Netlink, netlink.Link, error) {

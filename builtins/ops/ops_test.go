@@ -70,6 +70,8 @@ func TestExplain(t *testing.T) {
 	}{
 		{&NetnsAdd{Name: "earth", Lo: true}, []string{"ip netns add earth", "ip -n earth link set lo up"}},
 		{&NetnsAdd{Name: "earth"}, []string{"ip netns add earth"}},
+		{&NetnsAdd{Name: "earth", Lo: true, NoIPv6: true}, []string{"ip netns add earth", "ip -n earth link set lo up",
+			"ip netns exec earth sysctl -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"}},
 		{&LinkAdd{NS: "earth", Name: "earth-veth", Type: &Veth{Peer: "neptune-veth", PeerNS: "neptune"}},
 			[]string{"ip link add earth-veth netns earth type veth peer name neptune-veth netns neptune"}},
 		{&LinkAdd{NS: "host", Name: "veth0", Type: &Veth{Peer: "ceth0", PeerNS: "host"}},

@@ -10,6 +10,11 @@
 //
 //	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,ipn,floor] [-count 1]
 //	                          [-nsh PATH] [-profile-n 1000] [-cpuprofile F]
+//	                          [-allpairs 50,100] [-ipv6cost 1000]
+//
+// Then it checks all pairs of a star (allpairs_linux.go): nsh's pingall()
+// against a loop of `ip netns exec … ping -c1` and Mininet's pingAll,
+// each where it is installed.
 //
 // Everything happens in namespaces the bench creates, and the bench itself
 // runs in a private network namespace, so the machine's own links, routes
@@ -42,8 +47,13 @@ import (
 
 const innerEnv = "NSHBENCH_INNER"
 
+// ipv6Sizes are the sizes of -ipv6cost.
+var ipv6Sizes []int
+
 func main() {
-	ns := flag.String("n", "50,200,1000", "lab sizes, comma-separated")
+	ns := flag.String("n", "50,200,1000", "lab sizes, comma-separated (empty: no build ways)")
+	ipv6 := flag.String("ipv6cost", "", "star sizes at which to measure what a finished lab costs with and without IPv6, comma-separated (empty: none)")
+	allPairs := flag.String("allpairs", "50,100", "star sizes for the all-pairs ways (pingall, ping loop, Mininet), comma-separated (empty: none)")
 	ways := flag.String("ways", "nsh,ip,ipn,floor", "ways to build the lab, comma-separated: nsh, ip (the tutorials' ip netns exec), ipn (ip -n), floor")
 	count := flag.Int("count", 1, "runs of each way at each size; the median is reported")
 	nshPath := flag.String("nsh", "", "nsh binary to measure (default: go build ./cmd/nsh into a temp dir)")
@@ -63,6 +73,13 @@ func main() {
 	}
 	sizes, err := parseSizes(*ns)
 	if err != nil {
+		fatal(err.Error())
+	}
+	pairSizes, err := parseSizes(*allPairs)
+	if err != nil {
+		fatal(err.Error())
+	}
+	if ipv6Sizes, err = parseSizes(*ipv6); err != nil {
 		fatal(err.Error())
 	}
 	wayList := strings.Split(*ways, ",")
@@ -105,12 +122,12 @@ func main() {
 				code = 2
 			}
 		}()
-		code = bench(r, sizes, wayList, *count, *nshPath, *profN, *profHz, *profDir, *cpuprofile)
+		code = bench(r, sizes, pairSizes, wayList, *count, *nshPath, *profN, *profHz, *profDir, *cpuprofile)
 	}()
 	os.Exit(code)
 }
 
-func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, profN, profHz int, profDir, cpuprofile string) int {
+func bench(r *runner, sizes, pairSizes []int, wayList []string, count int, nshPath string, profN, profHz int, profDir, cpuprofile string) int {
 	if nshPath == "" {
 		bin := filepath.Join(r.tmp, "nsh")
 		fmt.Fprintln(os.Stderr, "bench: go build -o", bin, "./cmd/nsh")
@@ -169,9 +186,38 @@ func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, 
 			results[key(way, n)] = median(append([]result(nil), list...))
 		}
 	}
-	printTable(results, sizes, wayList)
+	if len(sizes) > 0 {
+		printTable(results, sizes, wayList)
+	}
+	var pairs []allPairsResult
+	for _, n := range pairSizes {
+		settle()
+		res, err := r.allPairs(n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: all pairs N=%d: %v\n", n, err)
+			failed = true
+			r.reg.cleanupLabs()
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: all pairs N=%-4d pingall %.3fs (%d/%d)  ping loop %s  mininet %s\n", n,
+			res.pingall.Seconds(), res.received, res.sent, orSkip(res.loopSkip, res.loop), orSkip(res.mininetSkip, res.mininet))
+		pairs = append(pairs, res)
+	}
+	pairsOK := printAllPairs(pairs)
+	var costs []ipv6CostResult
+	for _, n := range ipv6Sizes {
+		res, err := r.ipv6Cost(n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: IPv6 cost N=%d: %v\n", n, err)
+			failed = true
+			r.reg.cleanupLabs()
+			continue
+		}
+		costs = append(costs, res)
+	}
+	printIPv6Cost(costs)
 	var pr *profileResult
-	if profN < 0 {
+	if profN < 0 && len(sizes) > 0 {
 		profN = sizes[len(sizes)-1]
 	}
 	if profN > 0 {
@@ -195,7 +241,7 @@ func bench(r *runner, sizes []int, wayList []string, count int, nshPath string, 
 			printProfile(pr)
 		}
 	}
-	if !printTargets(results, runs, pr) || failed {
+	if !printTargets(results, runs, pr) || !pairsOK || failed {
 		return 1
 	}
 	return 0
@@ -438,8 +484,19 @@ func utsString(b []int8) string {
 	return string(s)
 }
 
+// orSkip shows a measured time, or why it was not measured.
+func orSkip(skip string, d time.Duration) string {
+	if skip != "" {
+		return skip
+	}
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
 func parseSizes(s string) ([]int, error) {
 	var out []int
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 60000 {

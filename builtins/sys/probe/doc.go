@@ -2,7 +2,9 @@
 // namespace that has no ping, nc or curl binary: Ping sends ICMP echo
 // requests from a raw socket, Connect opens a TCP connection and reads the
 // reply, and a tiny TCP server answers every connection with the peer's
-// address or a fixed reply.
+// address or a fixed reply. PingAll checks many pairs of namespaces at
+// once (pingall_linux.go), paced under the machine's neighbour table
+// (pace_linux.go), after settling the whole lab once (settleall_linux.go).
 //
 // Before its first packet, Ping and Connect settle the path to the
 // destination (path_linux.go): a link that has just come up drops what it
