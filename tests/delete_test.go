@@ -92,7 +92,7 @@ lookup("{E}").delete()
 step("delete the bridge")
 host.link("{BR}").delete()
 `, v)))
-	if !strings.Contains(r.stderr, "+ ip link delete "+v["BR"]) {
+	if !strings.Contains(r.stderr, "+ ip -n "+sandboxOf(t, session)+" link delete "+v["BR"]) {
 		t.Errorf("--explain of link.delete():\n%s", r.stderr)
 	}
 	after = strings.Join(sessionState(t, session, fresh, names...), "\n")
@@ -200,7 +200,7 @@ print("MOVED", b.ns.name)
 	if !strings.Contains(r.stdout, "SAME True True") || !strings.Contains(r.stdout, "MOVED "+v["N"]) {
 		t.Errorf("netns_of or the moved link's namespace:\n%s", r)
 	}
-	if want := "+ ip link set " + v["B"] + " netns " + strconv.Itoa(pid); !strings.Contains(r.stderr, want) {
+	if want := "+ ip -n " + sandboxOf(t, session) + " link set " + v["B"] + " netns " + strconv.Itoa(pid); !strings.Contains(r.stderr, want) {
 		t.Errorf("--explain lacks %q:\n%s", want, r.stderr)
 	}
 	for _, c := range []struct{ src, want string }{
