@@ -11,7 +11,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-graphviz"
@@ -217,7 +219,7 @@ func labDot(lab *session.Lab) string {
 			if !l.Up {
 				state = " (down)"
 			}
-			rows = append(rows, fmt.Sprintf(`<tr><td port="%s" align="left"><b>%s</b> <font color="#666666">%s%s</font>%s</td></tr>`,
+			rows = append(rows, fmt.Sprintf(`<tr><td port="%s" align="left"><b>%s</b>&#160;<font color="#666666">%s%s</font>%s</td></tr>`,
 				ids.row[[2]string{n.Name, l.Name}], html.EscapeString(l.Name), html.EscapeString(l.Kind), state, addrLines(l.Addrs)))
 		}
 		for _, r := range n.Routes {
@@ -263,7 +265,7 @@ func labDot(lab *session.Lab) string {
 					ports = append(ports, l.Name)
 				}
 			}
-			label := fmt.Sprintf(`<<b>%s</b> <font color="#666666">bridge</font>%s<br/><font point-size="9">%s</font>>`,
+			label := fmt.Sprintf(`<<b>%s</b>&#160;<font color="#666666">bridge</font>%s<br/><font point-size="9">%s</font>>`,
 				html.EscapeString(br.Name), addrLines(br.Addrs), html.EscapeString(portSummary(ports)))
 			fmt.Fprintf(&b, "\t\t%s [id=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#e8f0fe\", label=%s];\n",
 				ids.bridge[[2]string{n.Name, br.Name}], dotQuote("br-"+n.Name+"-"+br.Name), label)
@@ -281,7 +283,7 @@ func labDot(lab *session.Lab) string {
 			gi, dotQuote("group-"+br[0]+"-"+br[1]), dotQuote(fmt.Sprintf("%d namespaces on bridge %s, one veth each", len(leaves), br[1])))
 		for _, n := range leaves {
 			l := n.Links[0]
-			row := fmt.Sprintf(`<tr><td align="left"><b>%s</b> <font color="#666666">veth, peer %s</font>%s</td></tr>`,
+			row := fmt.Sprintf(`<tr><td align="left"><b>%s</b>&#160;<font color="#666666">veth, peer %s</font>%s</td></tr>`,
 				html.EscapeString(l.Name), html.EscapeString(l.Peer), addrLines(l.Addrs))
 			for _, r := range n.Routes {
 				row += fmt.Sprintf(`<tr><td align="left"><font color="#225588" point-size="9">route %s</font></td></tr>`, html.EscapeString(r))
@@ -436,7 +438,27 @@ func renderSVG(dot string) ([]byte, error) {
 	if err := g.Render(ctx, gr, graphviz.SVG, &b); err != nil {
 		return nil, fmt.Errorf("failed to render the graph: %w", err)
 	}
-	return b.Bytes(), nil
+	return fitText(b.Bytes()), nil
+}
+
+// fontScale shrinks the SVG's text to fit the boxes laid out for it.
+// Graphviz without fontconfig measures text with Helvetica's widths, and
+// a browser draws it with the sans-serif font it has (DejaVu Sans on
+// Debian, about 12 % wider), so that names ran over their boxes and into
+// each other.
+const fontScale = 0.86
+
+var svgFontSize = regexp.MustCompile(`font-size="([0-9.]+)"`)
+
+// fitText scales every font-size of an SVG by fontScale.
+func fitText(svg []byte) []byte {
+	return svgFontSize.ReplaceAllFunc(svg, func(m []byte) []byte {
+		v, err := strconv.ParseFloat(string(svgFontSize.FindSubmatch(m)[1]), 64)
+		if err != nil {
+			return m
+		}
+		return []byte(fmt.Sprintf(`font-size="%.2f"`, v*fontScale))
+	})
 }
 
 // labMermaid returns the lab as a Mermaid flowchart.
