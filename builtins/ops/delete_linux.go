@@ -3,6 +3,7 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 )
@@ -63,13 +64,78 @@ func (o *NetnsDel) Apply(k kernel.Kernel) error {
 	if !k.Exists(o.Name) {
 		return fmt.Errorf("failed to delete namespace %q: %w", o.Name, kernel.ErrNoNamespace)
 	}
+	peers := outerPeers(k, o.Name)
 	if err := k.DeleteNamed(o.Name, o.Pin); err != nil {
 		if errors.Is(err, kernel.ErrReplaced) {
 			return fmt.Errorf("failed to delete namespace %q: %w (someone deleted it and made another one)", o.Name, err)
 		}
 		return failed(fmt.Sprintf("delete namespace %q", o.Name), err)
 	}
+	waitGone(k, peers)
 	return nil
+}
+
+// peerEnd is a veth end in another namespace than the one deleted.
+type peerEnd struct {
+	ns    string
+	index int
+}
+
+// outerPeers returns the ends, in other namespaces, of the veths of the
+// named namespace: the kernel destroys them with it.
+func outerPeers(k kernel.Kernel, name string) []peerEnd {
+	ns, err := k.Namespace(name)
+	if err != nil {
+		return nil
+	}
+	h, err := ns.Netlink()
+	if err != nil {
+		return nil
+	}
+	links, err := h.LinkList()
+	if err != nil {
+		return nil
+	}
+	var out []peerEnd
+	for _, l := range links {
+		a := l.Attrs()
+		if l.Type() != "veth" || a.NetNsID < 0 || a.ParentIndex == 0 {
+			continue
+		}
+		if peerNS, ok := k.NameOfNsID(ns, a.NetNsID); ok && peerNS != name {
+			out = append(out, peerEnd{peerNS, a.ParentIndex})
+		}
+	}
+	return out
+}
+
+// deleteWait bounds how long a deletion waits for the kernel to destroy
+// what goes with a namespace.
+const deleteWait = 5 * time.Second
+
+// waitGone waits until the veth ends in other namespaces are gone. The
+// kernel destroys a namespace, and the other ends of its veths, in a work
+// queue after its last reference goes: without the wait, a check right
+// after ns.delete() would still see them (as one right after ip netns
+// delete does). It gives up silently after deleteWait.
+func waitGone(k kernel.Kernel, peers []peerEnd) {
+	deadline := time.Now().Add(deleteWait)
+	for _, p := range peers {
+		ns, err := k.Namespace(p.ns)
+		if err != nil {
+			continue
+		}
+		h, err := ns.Netlink()
+		if err != nil {
+			continue
+		}
+		for time.Now().Before(deadline) {
+			if _, err := h.LinkByIndex(p.index); err != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 // Revert implements Op. A deletion is undone by Replay, which the session
