@@ -522,45 +522,52 @@ print("reply:", c.reply)
 		}
 	}
 
-	// nsh run, as the user, in a mount namespace of its own where
-	// /dev/net/tun is mode 0666; the holder and pasta inherit it.
+	// runTun runs nsh run --net=pasta SCRIPT as the user, in a mount
+	// namespace of its own where /dev/net/tun is mode 0666; the holder and
+	// pasta inherit it.
 	tunDir := filepath.Join(r.dir, "tun")
 	if err := os.Mkdir(tunDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := r.cmd(ctx, "run", "--net=pasta", "p.star")
-	sh := fmt.Sprintf(`set -e
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("needs unshare (util-linux)")
+	}
+	runTun := func(script string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := r.cmd(ctx, "run", "--net=pasta", script)
+		sh := fmt.Sprintf(`set -e
 mount --make-rprivate /
 mount -t tmpfs nsh-tun %q
 mknod -m 0666 %q/tun c 10 200
 mount --bind %q/tun /dev/net/tun
 exec setpriv --reuid=%d --regid=%d --clear-groups "$@"`, tunDir, tunDir, tunDir, r.uid, r.gid)
-	cmd.Args = append([]string{"unshare", "-m", "sh", "-c", sh, "sh"}, cmd.Args...)
-	if cmd.Path, err = exec.LookPath("unshare"); err != nil {
-		t.Fatal("needs unshare (util-linux)")
+		cmd.Path, cmd.Args = unshare, append([]string{"unshare", "-m", "sh", "-c", sh, "sh"}, cmd.Args...)
+		cmd.SysProcAttr = nil
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		res := result{stdout: stdout.String(), stderr: stderr.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			res.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	cmd.SysProcAttr = nil
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		res.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
+	noPasta := func(when string) {
+		t.Helper()
+		if !waitFor(30*time.Second, func() bool { return len(userPasta(r.uid)) == 0 }) {
+			t.Errorf("pasta still runs %s: %v", when, userPasta(r.uid))
+		}
 	}
-	if r.holder() != 0 {
-		defer func() {
-			r.must(t, "down", "--session", "p")
-			r.waitNoHolder(t)
-			if !waitFor(30*time.Second, func() bool { return len(userPasta(r.uid)) == 0 }) {
-				t.Errorf("pasta still runs after the last lab went down: %v", userPasta(r.uid))
-			}
-		}()
-	}
+
+	res := runTun("p.star")
 	if res.code != 0 {
+		if r.holder() != 0 {
+			r.nsh(t, "", "down", "--session", "p")
+		}
 		t.Fatalf("--net=pasta: %s", res)
 	}
 	t.Logf("nsh run --net=pasta: %s", res)
@@ -581,6 +588,28 @@ exec setpriv --reuid=%d --regid=%d --clear-groups "$@"`, tunDir, tunDir, tunDir,
 	case <-time.After(30 * time.Second):
 		t.Errorf("the server on 127.0.0.1:%d saw no connection: %s", port, res)
 	}
+	r.must(t, "down", "--session", "p")
+	r.waitNoHolder(t)
+	noPasta("after the last lab went down")
+
+	// A holder killed: pasta, attached to it, does not end with it, and
+	// would keep its network namespace alive; the next nsh stops it.
+	copyFileData(t, filepath.Join(r.dir, "k.star"), "netns(\"rk0\")\n")
+	if res := runTun("k.star"); res.code != 0 {
+		t.Fatalf("--net=pasta again: %s", res)
+	}
+	if len(userPasta(r.uid)) != 1 {
+		t.Fatalf("want one pasta for the new holder, have %v", userPasta(r.uid))
+	}
+	syscall.Kill(r.holder(), syscall.SIGKILL)
+	if !waitFor(30*time.Second, func() bool { return r.holder() == 0 }) {
+		t.Fatal("the holder survived SIGKILL")
+	}
+	if res := r.nsh(t, "", "status"); !strings.Contains(res.stderr, "forgot session \"k\"") {
+		t.Errorf("nsh status after the holder was killed: %s", res)
+	}
+	noPasta("after its holder was killed and nsh ran again")
+	r.waitNoHolder(t)
 }
 
 // userPasta returns the pids of the pasta processes that uid runs (pasta

@@ -73,3 +73,25 @@ func pastaMessage(out []byte) string {
 	}
 	return strings.Join(lines, "; ")
 }
+
+// stopPasta stops the pasta that the pid file in d names, if it still
+// runs, and removes the file. The holder calls it as it ends; so does the
+// next nsh when the holder was killed: pasta attached to a process does
+// not end with it, and its tap link would keep the lost network namespace
+// alive. The file's pid counts only if that process is still pasta (a
+// pid reused by another program of the user's is left alone); Debian's
+// pasta runs as passt.avx2 where the CPU has AVX2.
+func stopPasta(d string) {
+	pidf := filepath.Join(d, pastaPidFile)
+	b, err := os.ReadFile(pidf)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if c := string(comm); strings.HasPrefix(c, "pasta") || strings.HasPrefix(c, "passt") {
+			unix.Kill(pid, unix.SIGTERM)
+		}
+	}
+	os.Remove(pidf)
+}
