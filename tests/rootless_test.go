@@ -11,6 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -423,15 +425,26 @@ func TestRootlessNotRootSysctl(t *testing.T) {
 	}
 }
 
-// TestRootlessPasta runs a lab with --net=pasta: where pasta (package
-// passt) is installed, the stand-in for the machine must get a default
-// route from it; where it is not, nsh must say what to install, in one
-// line, and start no holder.
+// TestRootlessPasta runs a NAT lab with --net=pasta. Where pasta (package
+// passt) is not installed, nsh must say what to install, in one line, and
+// start no holder. Where it is, the stand-in for the machine must get a
+// default route from pasta, and a namespace of the lab, behind a
+// masquerade in the stand-in, must reach a server on the machine's own
+// loopback through the default gateway's address, which pasta maps to the
+// machine's loopback; once the lab is down, neither the holder nor pasta
+// may be left. pasta opens /dev/net/tun as the user: where the machine
+// leaves it mode 0600 (no udev, as on this test machine), nsh must first
+// say so, in one line, and start no holder; the lab then runs in a private
+// mount namespace of the test's where /dev/net/tun is a node of mode
+// 0666, as distributions' udev rules make it, which leaves the machine's
+// /dev as it is. This test runs in the machine's own network namespace
+// (pasta needs a routable interface, and only adds a link in the user's
+// namespace), not in vm.sh.
 func TestRootlessPasta(t *testing.T) {
 	r := newRootless(t)
-	copyFileData(t, filepath.Join(r.dir, "p.star"), "netns(\"rp0\")\n")
-	res := r.nsh(t, "", "run", "--net=pasta", "p.star")
 	if _, err := exec.LookPath("pasta"); err != nil {
+		copyFileData(t, filepath.Join(r.dir, "p.star"), "netns(\"rp0\")\n")
+		res := r.nsh(t, "", "run", "--net=pasta", "p.star")
 		if res.code == 0 || !strings.Contains(res.stderr, "passt") || strings.Count(strings.TrimSpace(res.stderr), "\n") > 0 {
 			t.Errorf("--net=pasta without pasta: %s", res)
 		}
@@ -440,13 +453,189 @@ func TestRootlessPasta(t *testing.T) {
 		}
 		return
 	}
+	t.Cleanup(func() {
+		// pasta ends with the holder's namespace; one left by a failed
+		// test must not outlive it either.
+		for _, pid := range userPasta(r.uid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if len(userPasta(r.uid)) > 0 {
+		t.Fatalf("%s already runs pasta", r.user)
+	}
+
+	// The server on the machine's loopback, and the address pasta maps to
+	// it: the machine's default IPv4 gateway, which pasta copies.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	seen := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			seen <- "accept: " + err.Error()
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			seen <- "read: " + err.Error()
+			return
+		}
+		c.Write([]byte("seen"))
+		seen <- string(buf)
+	}()
+	out, err := exec.Command("ip", "-4", "route", "show", "default").Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 3 || f[1] != "via" {
+		t.Fatalf("no default IPv4 route on the machine for pasta to copy (%v): %s", err, out)
+	}
+	gw := f[2]
+
+	copyFileData(t, filepath.Join(r.dir, "p.star"), fmt.Sprintf(`lan = netns("rp0")
+up, down = veth("rp-up", "rp-down", peer_ns = lan)
+up.addr("10.99.0.1/24").up()
+down.addr("10.99.0.2/24").up()
+lan.route("default", via = "10.99.0.1")
+ip_forward(host)
+masquerade("10.99.0.0/24", not_out = "rp-up")
+c = connect(lan, "%s:%d", timeout = 20, send = "hello")
+if not c.ok:
+    fail("rp0 did not reach the machine's loopback through pasta: " + c.error)
+print("reply:", c.reply)
+`, gw, port))
+
+	tun, err := os.Stat("/dev/net/tun")
+	if err != nil {
+		t.Fatalf("pasta needs /dev/net/tun: %v", err)
+	}
+	if tun.Mode().Perm()&0o006 != 0o006 {
+		res := r.nsh(t, "", "run", "--net=pasta", "p.star")
+		if res.code == 0 || !strings.Contains(res.stderr, "/dev/net/tun") || strings.Count(strings.TrimSpace(res.stderr), "\n") > 0 {
+			t.Errorf("--net=pasta where the user may not open /dev/net/tun: %s", res)
+		}
+		if r.holder() != 0 || len(userPasta(r.uid)) > 0 {
+			t.Errorf("a holder or pasta runs after --net=pasta failed")
+		}
+	}
+
+	// runTun runs nsh run --net=pasta SCRIPT as the user, in a mount
+	// namespace of its own where /dev/net/tun is mode 0666; the holder and
+	// pasta inherit it.
+	tunDir := filepath.Join(r.dir, "tun")
+	if err := os.Mkdir(tunDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("needs unshare (util-linux)")
+	}
+	runTun := func(script string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := r.cmd(ctx, "run", "--net=pasta", script)
+		sh := fmt.Sprintf(`set -e
+mount --make-rprivate /
+mount -t tmpfs nsh-tun %q
+mknod -m 0666 %q/tun c 10 200
+mount --bind %q/tun /dev/net/tun
+exec setpriv --reuid=%d --regid=%d --clear-groups "$@"`, tunDir, tunDir, tunDir, r.uid, r.gid)
+		cmd.Path, cmd.Args = unshare, append([]string{"unshare", "-m", "sh", "-c", sh, "sh"}, cmd.Args...)
+		cmd.SysProcAttr = nil
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		res := result{stdout: stdout.String(), stderr: stderr.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			res.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	noPasta := func(when string) {
+		t.Helper()
+		if !waitFor(30*time.Second, func() bool { return len(userPasta(r.uid)) == 0 }) {
+			t.Errorf("pasta still runs %s: %v", when, userPasta(r.uid))
+		}
+	}
+
+	res := runTun("p.star")
 	if res.code != 0 {
+		if r.holder() != 0 {
+			r.nsh(t, "", "down", "--session", "p")
+		}
 		t.Fatalf("--net=pasta: %s", res)
 	}
-	defer r.must(t, "down", "--session", "p")
-	if out := r.must(t, "exec", "host", "--", "ip", "route").stdout; !strings.Contains(out, "default") {
-		t.Errorf("no default route in the stand-in for the machine with --net=pasta: %s", out)
+	t.Logf("nsh run --net=pasta: %s", res)
+	if len(userPasta(r.uid)) != 1 {
+		t.Errorf("want one pasta for the holder, have %v", userPasta(r.uid))
 	}
+	if out := r.must(t, "exec", "host", "--", "ip", "route").stdout; !strings.Contains(out, "default via "+gw) {
+		t.Errorf("no default route via %s in the stand-in for the machine with --net=pasta: %s", gw, out)
+	}
+	if !strings.Contains(res.stdout, "reply: seen") {
+		t.Errorf("rp0 got no reply from the server on the machine's loopback: %s", res)
+	}
+	select {
+	case got := <-seen:
+		if got != "hello" {
+			t.Errorf("the server on the machine's loopback got %q, want hello", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the server on 127.0.0.1:%d saw no connection: %s", port, res)
+	}
+	r.must(t, "down", "--session", "p")
+	r.waitNoHolder(t)
+	noPasta("after the last lab went down")
+
+	// A holder killed: pasta, attached to it, does not end with it, and
+	// would keep its network namespace alive; the next nsh stops it.
+	copyFileData(t, filepath.Join(r.dir, "k.star"), "netns(\"rk0\")\n")
+	if res := runTun("k.star"); res.code != 0 {
+		t.Fatalf("--net=pasta again: %s", res)
+	}
+	if len(userPasta(r.uid)) != 1 {
+		t.Fatalf("want one pasta for the new holder, have %v", userPasta(r.uid))
+	}
+	syscall.Kill(r.holder(), syscall.SIGKILL)
+	if !waitFor(30*time.Second, func() bool { return r.holder() == 0 }) {
+		t.Fatal("the holder survived SIGKILL")
+	}
+	if res := r.nsh(t, "", "status"); !strings.Contains(res.stderr, "forgot session \"k\"") {
+		t.Errorf("nsh status after the holder was killed: %s", res)
+	}
+	noPasta("after its holder was killed and nsh ran again")
+	r.waitNoHolder(t)
+}
+
+// userPasta returns the pids of the pasta processes that uid runs (pasta
+// runs as passt.avx2 where the CPU has AVX2).
+func userPasta(uid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if comm := strings.TrimSpace(string(b)); !strings.HasPrefix(comm, "pasta") && !strings.HasPrefix(comm, "passt") {
+			continue
+		}
+		// Not the owner of /proc/PID: pasta makes itself not dumpable,
+		// which gives it to root.
+		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == strconv.Itoa(uid) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // TestRootlessWithoutUserNamespaces runs nsh as a normal user in a user

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -130,12 +129,7 @@ func holderEnd(d string) {
 	if h, _ := readHolder(d); h.pid == os.Getpid() {
 		os.Remove(filepath.Join(d, pidFile))
 	}
-	if b, err := os.ReadFile(filepath.Join(d, pastaPidFile)); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			unix.Kill(pid, unix.SIGTERM)
-		}
-		os.Remove(filepath.Join(d, pastaPidFile))
-	}
+	stopPasta(d)
 }
 
 // forbidden turns the failure to start a holder into an error that says

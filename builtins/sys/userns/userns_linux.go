@@ -291,9 +291,10 @@ func readHolder(d string) (holder, bool) {
 }
 
 // forgetLost removes what a holder that is gone left behind: the sessions
-// whose lab died with it, and the files its pins were mounted on, and says
-// so. A session that some nsh still has open (whose lock is held) is left
-// alone, with the pins: that nsh still runs inside the old namespaces.
+// whose lab died with it, the files its pins were mounted on, and its
+// pasta, and says so. A session that some nsh still has open (whose lock
+// is held) is left alone, with the pins: that nsh still runs inside the
+// old namespaces.
 func forgetLost(d string, h holder) {
 	sdir := filepath.Join(d, SessionsDir)
 	ents, _ := os.ReadDir(sdir)
@@ -323,6 +324,7 @@ func forgetLost(d string, h holder) {
 		}
 	}
 	os.Remove(filepath.Join(d, pidFile))
+	stopPasta(d)
 	if len(lost) > 0 {
 		who := "the process that held your labs"
 		if h.pid > 0 {
