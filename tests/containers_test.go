@@ -406,16 +406,43 @@ func TestContainerUser(t *testing.T) {
 	session, c := uniq("t"), uniq("c")
 	src := fmt.Sprintf(`c = container(%q, user = True)
 print("PID", c.pid)
+print("UIDMAP", exec_in(c, "cat /proc/self/uid_map", check = True).stdout.strip())
+print("ID", exec_in(c, "id -u; id -g", check = True).stdout.replace("\n", " ").strip())
+print("USERNS", exec_in(c, "readlink /proc/self/ns/user", check = True).stdout.strip())
+p = spawn(c, "sleep 600")
+print("SPAWNED", p.pid)
 `, c)
 	r := mustNsh(t, "run", writeLab(t, "user", src), "--sandbox", "--session", session)
 	t.Cleanup(func() { nsh(t, "down", "--session", session) })
 	pid := pidFrom(t, r.stdout, "PID")
+	inner, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid))
+	outer, _ := os.Readlink("/proc/self/ns/user")
+	machineMap, _ := os.ReadFile("/proc/self/uid_map")
+
+	// exec_in, spawn and nsh exec enter its user namespace too, as
+	// nsenter --all does: the command sees the container's mapping, is
+	// root there, and its user namespace is the container's.
+	if m := lines(r.stdout, "UIDMAP"); len(m) != 1 || strings.Join(strings.Fields(m[0]), " ") != "0 "+strconv.Itoa(os.Getuid())+" 1" {
+		t.Errorf("uid_map seen by exec_in: %q, want the container's; the machine's is %q", m, strings.TrimSpace(string(machineMap)))
+	}
+	if id := lines(r.stdout, "ID"); len(id) != 1 || id[0] != "0 0" {
+		t.Errorf("id -u; id -g inside: %q, want 0 0", id)
+	}
+	if u := lines(r.stdout, "USERNS"); len(u) != 1 || u[0] != inner || u[0] == outer {
+		t.Errorf("user namespace of exec_in's command %q, want the container's %q (the machine's is %q)", u, inner, outer)
+	}
+	spawned := pidFrom(t, r.stdout, "SPAWNED")
+	if u, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", spawned)); u != inner {
+		t.Errorf("user namespace of the spawned process %d: %q, want the container's %q", spawned, u, inner)
+	}
+	r = mustNsh(t, "exec", c, "--", "sh", "-c", "readlink /proc/self/ns/user; id -u")
+	if f := strings.Fields(r.stdout); len(f) != 2 || f[0] != inner || f[1] != "0" {
+		t.Errorf("nsh exec %s: %q, want its user namespace %s and uid 0", c, r.stdout, inner)
+	}
 	uidMap, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
 	if f := strings.Fields(string(uidMap)); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(os.Getuid()) || f[2] != "1" {
 		t.Errorf("uid_map of the container's init: %q, want root inside as uid %d outside", uidMap, os.Getuid())
 	}
-	inner, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid))
-	outer, _ := os.Readlink("/proc/self/ns/user")
 	if inner == "" || inner == outer {
 		t.Errorf("user namespace of the init %q, of the test %q", inner, outer)
 	}

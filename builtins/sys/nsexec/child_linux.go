@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nshlab/nsh/builtins/sys/userns/join"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,6 +84,10 @@ func child(args []string) int {
 	logfd := flags.Int("logfd", -1, "descriptor of the log file, opened by the parent")
 	watchfd := flags.Int("watchfd", -1, "with -supervise: kill the process group when this descriptor reads EOF (nsh died), as on SIGTERM")
 	if err := flags.Parse(args); err != nil {
+		return exitSetup
+	}
+	if _, err := join.Entered(); err != nil {
+		fmt.Fprintf(os.Stderr, "%sthe user namespace: %v\n", setupPrefix, err)
 		return exitSetup
 	}
 	argv := flags.Args()

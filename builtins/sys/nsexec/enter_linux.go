@@ -14,12 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nshlab/nsh/builtins/sys/userns/join"
 	"golang.org/x/sys/unix"
 )
 
 // A Target is a running container: commands run in it enter every
 // namespace of its init process, as `nsenter --target PID --all` does,
-// except its user namespace (see enter), and start in its cgroup.
+// its user namespace included (see do), and start in its cgroup.
 type Target struct {
 	// Name names the container in messages.
 	Name string
@@ -52,17 +53,23 @@ var enterOrder = []struct {
 	{"mnt", unix.CLONE_NEWNS},
 }
 
-// do runs fn on a new thread that has joined the namespaces of the
-// container's init process: its IPC, UTS, network and mount namespaces,
-// and its PID namespace for the processes the thread forks. The thread
-// takes the root and working directory of the container's mount namespace,
-// and is never reused: it ends with fn.
+// do runs fn, which forks the child cmd, on a new thread that has joined
+// the namespaces of the container's init process: its IPC, UTS, network
+// and mount namespaces, and its PID namespace for the processes the
+// thread forks. The thread takes the root and working directory of the
+// container's mount namespace, and is never reused: it ends with fn.
 //
-// It does not join the user namespace: the kernel lets only a
-// single-threaded process do that, and a Go program never is one. A
-// command in a container with a user namespace runs as the machine's root
-// in the other namespaces.
-func (t Target) do(fn func() error) error {
+// A thread cannot join a user namespace: the kernel lets only a
+// single-threaded process do that, and a Go program never is one. So if
+// the container has a user namespace of its own, do puts join.EnvEnter in
+// cmd's environment, and the child (nsh again) joins that user namespace
+// in package join's constructor before its runtime starts, and becomes
+// root there, checking first that the namespace is still the one do saw.
+// The child joins it last, after the namespaces it was born in, which is
+// the order nsenter takes when run by root: the container's network
+// namespace belongs to the machine's user namespace, so it could not be
+// joined from inside the container's.
+func (t Target) do(cmd *exec.Cmd, fn func() error) error {
 	pid, ok := Running(t.Pidfile)
 	if !ok {
 		return fmt.Errorf("container %q: %w", t.Name, ErrNotRunning)
@@ -84,10 +91,35 @@ func (t Target) do(fn func() error) error {
 		}
 		fds = append(fds, fd)
 	}
+	userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return fmt.Errorf("failed to open the user namespace of container %q: %w", t.Name, err)
+	}
+	defer userns.Close()
+	var user, self unix.Stat_t
+	if err := unix.Fstat(int(userns.Fd()), &user); err != nil {
+		return fmt.Errorf("failed to open the user namespace of container %q: %w", t.Name, err)
+	}
+	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
+		return fmt.Errorf("failed to open nsh's own user namespace: %w", err)
+	}
 	// The files are of the process the pidfile records, not of one that
 	// took its ID since.
 	if !alive(pid, start) {
 		return fmt.Errorf("container %q: %w", t.Name, ErrNotRunning)
+	}
+	if user.Ino != self.Ino || user.Dev != self.Dev {
+		if !join.Available {
+			return fmt.Errorf("container %q has a user namespace, which this nsh cannot enter: it was built without cgo (CGO_ENABLED=0, or no C compiler)", t.Name)
+		}
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		// The child inherits the file: it is born in the container's
+		// PID and mount namespaces, whose /proc does not know pid.
+		fd := 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, userns)
+		cmd.Env = append(cmd.Env, join.EnvEnter+"="+join.EnterValue(pid, user.Ino, fd))
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -199,7 +231,7 @@ func StartIn(t Target, c Cmd, pidfile, logfile string) (pid int, err error) {
 		return 0, fmt.Errorf("failed to start %q in %s: %w", c, t, err)
 	}
 	defer cg.Close()
-	err = t.do(cmd.Start)
+	err = t.do(cmd, cmd.Start)
 	w.Close()
 	goR.Close()
 	if err != nil {

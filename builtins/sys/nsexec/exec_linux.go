@@ -47,9 +47,9 @@ func childArgs(p place, pidfile, logfile string, argv []string) []string {
 // `ip netns exec` (netnsPlace), or every namespace of a container, as
 // with `nsenter --all` (Target).
 type place interface {
-	// do runs fn, which forks the child, on a thread from which the child
-	// is born in the place.
-	do(fn func() error) error
+	// do runs fn, which forks the child cmd, on a thread from which the
+	// child is born in the place; it may add to cmd's environment first.
+	do(cmd *exec.Cmd, fn func() error) error
 	// own reports whether do runs fn on the calling thread.
 	own() bool
 	// flags are the child's flags that say how to prepare the place.
@@ -65,11 +65,11 @@ type place interface {
 // netnsPlace is a network namespace, entered as `ip netns exec` does.
 type netnsPlace struct{ ns kernel.Namespace }
 
-func (p netnsPlace) do(fn func() error) error { return p.ns.Do(fn) }
-func (p netnsPlace) own() bool                { return p.ns.Own() }
-func (p netnsPlace) cloneflags() uintptr      { return unix.CLONE_NEWNS }
-func (p netnsPlace) cgroup() string           { return "" }
-func (p netnsPlace) String() string           { return fmt.Sprintf("namespace %q", p.ns.Name()) }
+func (p netnsPlace) do(_ *exec.Cmd, fn func() error) error { return p.ns.Do(fn) }
+func (p netnsPlace) own() bool                             { return p.ns.Own() }
+func (p netnsPlace) cloneflags() uintptr                   { return unix.CLONE_NEWNS }
+func (p netnsPlace) cgroup() string                        { return "" }
+func (p netnsPlace) String() string                        { return fmt.Sprintf("namespace %q", p.ns.Name()) }
 
 func (p netnsPlace) flags() []string {
 	// /etc/netns/NAME applies only to named namespaces, not to host
@@ -145,7 +145,7 @@ func runAt(ctx context.Context, p place, c Cmd) (Result, error) {
 	// that forks it.
 	var werr error
 	started := false
-	err = p.do(func() error {
+	err = p.do(cmd, func() error {
 		if p.own() {
 			// Do runs fn right here: lock the thread for Pdeathsig.
 			runtime.LockOSThread()

@@ -44,7 +44,7 @@ func interactive(p place, c Cmd, stdin io.Reader, stdout, stderr io.Writer) (int
 	defer cg.Close()
 	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
-	if err := p.do(cmd.Start); err != nil {
+	if err := p.do(cmd, cmd.Start); err != nil {
 		return 0, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
 	}
 	err = cmd.Wait()

@@ -14,7 +14,8 @@
 // itself with $_NSH_USERNS_JOIN set, and a constructor written in C enters
 // the holder's namespaces before the Go runtime starts its threads:
 // setns(2) into a user namespace needs a single-threaded process. So nsh
-// needs cgo to run without root (see join_cgo_linux.go).
+// needs cgo to run without root (see package join, which holds the
+// constructor).
 //
 // The holder ends when no session is left and no nsh is running (every
 // nsh holds a shared lock on the runtime directory's clients.lock while
@@ -23,7 +24,7 @@
 // sessions it left and says so.
 //
 // Layer: builtins/sys, the Linux plumbing (docs/architecture.md). It may
-// import package kernel (to move its pin directory) and the standard
-// library; nothing of Starlark, operations or the session. The session
+// import packages kernel (to move its pin directory), nsexec and join,
+// and the standard library; nothing of Starlark, operations or the session. The session
 // asks it for its directory (Dir).
 package userns

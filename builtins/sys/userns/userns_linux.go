@@ -13,6 +13,7 @@ import (
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
 	"github.com/nshlab/nsh/builtins/sys/nsexec"
+	"github.com/nshlab/nsh/builtins/sys/userns/join"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ import (
 // three are removed from the environment at once, so that no command nsh
 // runs sees them.
 const (
-	envJoin = "_NSH_USERNS_JOIN"
+	envJoin = join.EnvHolder
 	envDir  = "_NSH_USERNS_DIR"
 	envLock = "_NSH_USERNS_LOCK"
 )
@@ -46,7 +47,7 @@ var dir string
 var joinErr error
 
 func init() {
-	joined, err := joinResult()
+	joined, err := join.Holder()
 	d := os.Getenv(envDir)
 	lock := os.Getenv(envLock)
 	for _, k := range []string{envJoin, envDir, envLock} {
@@ -204,7 +205,7 @@ func flock(path string, how int) (*os.File, error) {
 // enter finds the user's holder or starts one, and re-executes nsh in its
 // namespaces. It returns only an error.
 func enter(args []string) error {
-	if !cgoJoin {
+	if !join.Available {
 		return errors.New("this nsh was built without cgo (CGO_ENABLED=0, or no C compiler), so it cannot enter a user namespace: run it as root, or rebuild it with a C compiler (gcc) installed")
 	}
 	mode := netMode(args[1:])
