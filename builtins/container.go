@@ -67,6 +67,11 @@ func (c *Container) Attr(name string) (starlark.Value, error) {
 		}
 		return starlark.String(c.op.Hostname), nil
 	case "pid":
+		if _, model := c.env.kern().(ops.ContainerModel); model {
+			// A plan starts no container: a pid would be made up.
+			c.env.unknown++
+			return nil, fmt.Errorf("container %q has no pid in a plan, which starts no process", c.op.Name)
+		}
 		pid, _ := nsexec.Running(c.op.Pidfile)
 		return starlark.MakeInt(pid), nil
 	case "rootfs":

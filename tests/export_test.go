@@ -256,7 +256,7 @@ func machineState(t *testing.T) string {
 }
 
 // labNamespaces returns the namespaces (not the sandbox) that a
-// session's journal says it made.
+// session's journal says it made and did not delete.
 func labNamespaces(t *testing.T, session string) []string {
 	t.Helper()
 	r := mustNsh(t, "status", "--session", session, "--json")
@@ -276,12 +276,17 @@ func labNamespaces(t *testing.T, session string) []string {
 	for _, s := range st {
 		for _, step := range s.Steps {
 			for _, op := range step.Ops {
-				if op.Kind != "netns.add" || step.Name == "sandbox" {
-					continue
-				}
-				name := strings.TrimPrefix(op.Explain[0], "ip netns add ")
-				if !slices.Contains(out, name) {
-					out = append(out, name)
+				switch {
+				case step.Name == "sandbox":
+				case op.Kind == "netns.add":
+					name := strings.TrimPrefix(op.Explain[0], "ip netns add ")
+					if !slices.Contains(out, name) {
+						out = append(out, name)
+					}
+				case op.Kind == "netns.delete":
+					// Made and deleted again (until another add).
+					name := strings.TrimPrefix(op.Explain[0], "ip netns delete ")
+					out = slices.DeleteFunc(out, func(n string) bool { return n == name })
 				}
 			}
 		}

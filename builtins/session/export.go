@@ -18,6 +18,8 @@ type Change struct {
 	Op ops.Op
 	// Cmd is the command, when Op is nil.
 	Cmd ops.Explainer
+	// ID is the operation's ID in the journal, 0 for a command.
+	ID int
 }
 
 // Explain returns the change's commands; host is as for ops.Explainer.
@@ -75,7 +77,7 @@ func changes(steps []*Step, notes []traced) []Change {
 			notes = notes[1:]
 		}
 		if e.Live() {
-			out = append(out, Change{Op: e.Op})
+			out = append(out, Change{Op: e.Op, ID: e.ID})
 		}
 	}
 	for _, n := range notes {
@@ -222,6 +224,17 @@ up() {
 			doomed[cr.Creates()] = true
 		}
 	}
+	// What a deletion of the lab deleted (a namespace it made, a link)
+	// is gone with it: down undoes neither the deletion nor what made
+	// it.
+	deleted := map[int]bool{}
+	for _, c := range changes {
+		if r, ok := c.Op.(ops.Replayer); ok {
+			for _, id := range r.Replays() {
+				deleted[id] = true
+			}
+		}
+	}
 	var down []string
 	var missing []string
 	for i, c := range changes {
@@ -286,7 +299,10 @@ up() {
 			}
 			fmt.Fprintf(&b, "\t%s\n", cmd)
 		}
-		if subsumed(c.Op, doomed) {
+		if subsumed(c.Op, doomed) || deleted[c.ID] {
+			continue
+		}
+		if _, ok := c.Op.(ops.Replayer); ok {
 			continue
 		}
 		u, ok := c.Op.(ops.Undoer)
