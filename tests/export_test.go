@@ -153,6 +153,12 @@ func nsState(t *testing.T, ns string) string {
 				continue // link-local: comes with a link
 			}
 			delete(r, "expires")
+			// linkdown is the carrier, as LOWER_UP of a link: a tun's
+			// goes when the process that made it has exited, a moment
+			// after.
+			if fl, ok := r["flags"].([]any); ok {
+				r["flags"] = slices.DeleteFunc(fl, func(f any) bool { return f == "linkdown" })
+			}
 			b, _ := json.Marshal(r)
 			add("route %s %s", fam, b)
 		}
