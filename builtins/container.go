@@ -210,9 +210,12 @@ func containerBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlar
 		}
 	}
 
-	dir := filepath.Join(env.Session.Dir, "ctr")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+	// A plan runs nothing: its pidfile is named where a run's is.
+	dir := filepath.Join(env.Session.RunDir, "ctr")
+	if _, model := env.kern().(ops.ContainerModel); !model {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+		}
 	}
 	op.Pidfile = filepath.Join(dir, name+".pid")
 	op.Logfile = filepath.Join(dir, name+".log")
