@@ -67,6 +67,11 @@ func (c *Container) Attr(name string) (starlark.Value, error) {
 		}
 		return starlark.String(c.op.Hostname), nil
 	case "pid":
+		if _, model := c.env.kern().(ops.ContainerModel); model {
+			// A plan starts no container: a pid would be made up.
+			c.env.unknown++
+			return nil, fmt.Errorf("container %q has no pid in a plan, which starts no process", c.op.Name)
+		}
 		pid, _ := nsexec.Running(c.op.Pidfile)
 		return starlark.MakeInt(pid), nil
 	case "rootfs":
@@ -205,9 +210,12 @@ func containerBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlar
 		}
 	}
 
-	dir := filepath.Join(env.Session.Dir, "ctr")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+	// A plan runs nothing: its pidfile is named where a run's is.
+	dir := filepath.Join(env.Session.RunDir, "ctr")
+	if _, model := env.kern().(ops.ContainerModel); !model {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+		}
 	}
 	op.Pidfile = filepath.Join(dir, name+".pid")
 	op.Logfile = filepath.Join(dir, name+".log")

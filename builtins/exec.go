@@ -94,9 +94,13 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	ctr, _ := (*ns).(*Container)
 	label := nsLabel(nsName)
+	note := &ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check}
+	if ctr != nil {
+		note.Container, note.Enter = ctr.op.Name, ctr.op.Pidfile
+	}
 	if kernel.RunsNothing(kns) {
 		// A plan: the command is explained, not run.
-		env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
+		env.Session.Note(note)
 		env.unknown++
 		return notRunResult(), nil
 	}
@@ -106,10 +110,10 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if ctr != nil {
 		// All the container's namespaces, as nsenter --all.
 		label = fmt.Sprintf("container %q", ctr.op.Name)
-		env.Session.Note(ops.Commands{ctr.op.NsenterCmd(argv)})
+		env.Session.Note(note)
 		res, err = nsexec.RunIn(ctx, ctr.op.Target(), c)
 	} else {
-		env.Session.Note(&ops.Exec{NS: nsName, Argv: argv, Env: c.ExtraEnv, Input: in, Check: check})
+		env.Session.Note(note)
 		res, err = nsexec.Run(ctx, kns, c)
 	}
 	if kns.Own() {

@@ -24,6 +24,10 @@ func netnsOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
+	if pr, ok := p.(*Process); ok && pr.planned {
+		// A plan starts no process, but knows where it would run.
+		return env.netns(pr.op.NS), nil
+	}
 	pid, err := pidOf(p, "process")
 	if err != nil {
 		return nil, err
@@ -68,6 +72,10 @@ func (e *Env) nsRef(v starlark.Value, param string) (string, int, error) {
 			return v.name, v.pid, nil
 		}
 	case *Process, starlark.Int:
+		if pr, ok := v.(*Process); ok && pr.planned {
+			// A plan starts no process: the namespace by its name.
+			return pr.op.NS, 0, nil
+		}
 		pid, err := pidOf(v, param)
 		if err != nil {
 			return "", 0, err

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,9 +71,23 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A run names by its PID the namespace of a process that it started
+	// (ip link set X netns PID); a model starts none, and names the
+	// namespace, whose name the run's operation keeps too.
+	pids := map[string]string{}
 	for _, step := range st.Steps {
 		for _, e := range step.Entries {
 			switch o := e.Op.(type) {
+			case *ops.LinkMove:
+				if o.ToPid > 0 {
+					pids[strconv.Itoa(o.ToPid)] = o.ToNS
+					o.ToPid = 0
+				}
+			case *ops.LinkAdd:
+				if v, ok := o.Type.(*ops.Veth); ok && v.PeerPid > 0 {
+					pids[strconv.Itoa(v.PeerPid)] = v.PeerNS
+					v.PeerPid = 0
+				}
 			case *ops.NetnsAdd:
 				o.Pin = 0
 			case *ops.NetnsDel:
@@ -94,8 +110,14 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 	for i := range r.ops {
 		r.ops[i] = run.Replace(r.ops[i])
 	}
+	byPid := regexp.MustCompile(` netns ([0-9]+)\b`)
 	for i := range r.cmds {
-		r.cmds[i] = run.Replace(r.cmds[i])
+		r.cmds[i] = byPid.ReplaceAllStringFunc(run.Replace(r.cmds[i]), func(m string) string {
+			if ns, ok := pids[strings.TrimPrefix(m, " netns ")]; ok {
+				return " netns " + run.Replace(ns)
+			}
+			return m
+		})
 	}
 	return r
 }

@@ -173,5 +173,30 @@ func (o *ContainerAdd) Explain(host string) []string {
 // NsenterCmd returns the nsenter(1) command that runs argv in every
 // namespace of the container: its init's ID is in its pidfile.
 func (o *ContainerAdd) NsenterCmd(argv []string) string {
-	return fmt.Sprintf("nsenter --target \"$(cut -d' ' -f1 %s)\" --all %s", shellQuote(o.Pidfile), ShellJoin(argv))
+	return NsenterCmd(PidfileRef(o.Pidfile), argv)
+}
+
+// PidfileRef returns the shell expression that reads the PID of a
+// container's init from nsh's pidfile of it.
+func PidfileRef(pidfile string) string {
+	return fmt.Sprintf("$(cut -d' ' -f1 %s)", shellQuote(pidfile))
+}
+
+// NsenterCmd returns the nsenter(1) command that runs argv in every
+// namespace of the process whose PID the shell expression pid gives (it
+// is written in double quotes).
+func NsenterCmd(pid string, argv []string) string {
+	return fmt.Sprintf("nsenter --target \"%s\" --all %s", pid, ShellJoin(argv))
+}
+
+// PidRef names the PID of a container's init in a command: nil for
+// nsh's own pidfile of it (PidfileRef); a standalone script of the lab
+// (nsh export) keeps the PID in a file of its own.
+type PidRef func(container, pidfile string) string
+
+func (r PidRef) of(container, pidfile string) string {
+	if r == nil {
+		return PidfileRef(pidfile)
+	}
+	return r(container, pidfile)
 }

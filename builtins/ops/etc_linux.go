@@ -61,15 +61,14 @@ func (o *NetnsEtc) Apply(k kernel.Kernel) error {
 	if isHost(o.NS) {
 		return fmt.Errorf("failed to %s: host has no /etc/netns directory (ip netns exec shows it only in named namespaces)", what)
 	}
-	// The file is the machine's, not the kernel's: a model kernel, which
-	// runs nothing (Do), must not write it either.
+	// The file is the machine's, not the kernel's: with a model kernel
+	// (a plan), the op learns what a run would (the old content, the
+	// directories it would make) and writes nothing.
 	ns, err := k.Namespace(o.NS)
 	if err != nil {
 		return failed(what, err)
 	}
-	if err := ns.Do(func() error { return nil }); err != nil {
-		return fmt.Errorf("failed to %s: %w", what, err)
-	}
+	model := kernel.RunsNothing(ns)
 	old, err := os.ReadFile(o.path())
 	switch {
 	case err == nil:
@@ -84,6 +83,15 @@ func (o *NetnsEtc) Apply(k kernel.Kernel) error {
 	var dirs []string
 	for d := filepath.Dir(o.path()); d != filepath.Dir(EtcDir); d = filepath.Dir(d) {
 		dirs = append([]string{d}, dirs...)
+	}
+	if model {
+		for _, d := range dirs {
+			if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+				o.Made = append(o.Made, d)
+			}
+		}
+		o.Learned = true
+		return nil
 	}
 	for _, d := range dirs {
 		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
@@ -124,8 +132,8 @@ func (o *NetnsEtc) undoDirs() {
 
 // Revert implements Op.
 func (o *NetnsEtc) Revert(k kernel.Kernel) error {
-	if !o.Learned {
-		return nil
+	if _, model := k.(ContainerModel); !o.Learned || model {
+		return nil // a model wrote nothing
 	}
 	if o.Old != nil {
 		if err := writeFile(o.path(), *o.Old); err != nil {

@@ -79,10 +79,12 @@ func (o *ProcSpawn) Revert(k kernel.Kernel) error {
 // environment. nsh's own server (serve()) is shown as a comment, with a
 // stand-in made of socat, since no standard tool serves as it does; a
 // process in a container is entered as nsenter --all enters it.
-func (o *ProcSpawn) Explain(host string) []string {
+func (o *ProcSpawn) Explain(host string) []string { return o.ExplainWith(host, nil) }
+
+// ExplainWith is Explain with the PID of a container's init named by pid.
+func (o *ProcSpawn) ExplainWith(host string, pid PidRef) []string {
 	if o.Container != "" {
-		c := &ContainerAdd{Pidfile: o.Enter}
-		return []string{c.NsenterCmd(o.Argv) + " &"}
+		return []string{envPrefix(nil, o.Env) + NsenterCmd(pid.of(o.Container, o.Enter), o.Argv) + " &"}
 	}
 	if addr, reply, ok := probe.ParseServeArgv(o.Argv); ok {
 		return []string{explainServe(o.NS, addr, reply, host)}
@@ -132,6 +134,12 @@ func nsWhere(ns string) string {
 // with extra environment variables and, unless nil, input on its
 // standard input.
 func explainCmd(ns string, argv []string, env map[string]string, input *string, host string) string {
+	return envPrefix(input, env) + nsExec(ns, host) + ShellJoin(argv)
+}
+
+// envPrefix returns what comes before a command for its input and its
+// environment: "printf %s INPUT | K=V ".
+func envPrefix(input *string, env map[string]string) string {
 	var b strings.Builder
 	if input != nil {
 		b.WriteString("printf %s " + shellQuote(*input) + " | ")
@@ -144,7 +152,6 @@ func explainCmd(ns string, argv []string, env map[string]string, input *string, 
 	for _, k := range keys {
 		b.WriteString(shellQuote(k+"="+env[k]) + " ")
 	}
-	b.WriteString(nsExec(ns, host) + ShellJoin(argv))
 	return b.String()
 }
 
@@ -160,9 +167,20 @@ type Exec struct {
 	// Check is set when the command must succeed (exec_in's check=True):
 	// a script of the lab stops if it fails, and otherwise goes on.
 	Check bool
+	// Container, if set, is the container the command runs in: it
+	// enters every namespace of the container's init, whose PID is in
+	// Enter (nsh's pidfile of it), as nsenter --all does.
+	Container string
+	Enter     string
 }
 
 // Explain implements Explainer.
-func (e *Exec) Explain(host string) []string {
+func (e *Exec) Explain(host string) []string { return e.ExplainWith(host, nil) }
+
+// ExplainWith is Explain with the PID of a container's init named by pid.
+func (e *Exec) ExplainWith(host string, pid PidRef) []string {
+	if e.Container != "" {
+		return []string{envPrefix(e.Input, e.Env) + NsenterCmd(pid.of(e.Container, e.Enter), e.Argv)}
+	}
 	return []string{explainCmd(e.NS, e.Argv, e.Env, e.Input, host)}
 }

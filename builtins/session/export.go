@@ -18,6 +18,8 @@ type Change struct {
 	Op ops.Op
 	// Cmd is the command, when Op is nil.
 	Cmd ops.Explainer
+	// ID is the operation's ID in the journal, 0 for a command.
+	ID int
 }
 
 // Explain returns the change's commands; host is as for ops.Explainer.
@@ -75,7 +77,7 @@ func changes(steps []*Step, notes []traced) []Change {
 			notes = notes[1:]
 		}
 		if e.Live() {
-			out = append(out, Change{Op: e.Op})
+			out = append(out, Change{Op: e.Op, ID: e.ID})
 		}
 	}
 	for _, n := range notes {
@@ -201,15 +203,36 @@ func WriteScript(w io.Writer, changes []Change, o ScriptOptions) ([]string, erro
 	}
 	fmt.Fprintf(&b, `set -u
 STATE=${LAB_STATE:-%s}
-
+`, shellQuote(state))
+	hasContainer := false
+	for _, c := range changes {
+		if _, ok := c.Op.(*ops.ContainerAdd); ok {
+			hasContainer = true
+		}
+	}
+	if hasContainer {
+		b.WriteString(holderFunc)
+	}
+	b.WriteString(`
 up() {
 	set -e
 	mkdir -p "$STATE"
-`, shellQuote(state))
+`)
 	doomed := map[string]bool{}
 	for _, c := range changes {
 		if cr, ok := c.Op.(ops.Creator); ok {
 			doomed[cr.Creates()] = true
+		}
+	}
+	// What a deletion of the lab deleted (a namespace it made, a link)
+	// is gone with it: down undoes neither the deletion nor what made
+	// it.
+	deleted := map[int]bool{}
+	for _, c := range changes {
+		if r, ok := c.Op.(ops.Replayer); ok {
+			for _, id := range r.Replays() {
+				deleted[id] = true
+			}
 		}
 	}
 	var down []string
@@ -219,6 +242,9 @@ up() {
 		switch o2 := c.Op.(type) {
 		case nil:
 			cmds := c.Cmd.Explain(o.Host)
+			if x, ok := c.Cmd.(*ops.Exec); ok {
+				cmds = x.ExplainWith(o.Host, statePid)
+			}
 			for j, cmd := range cmds {
 				if j == len(cmds)-1 {
 					if x, ok := c.Cmd.(*ops.Exec); ok && !x.Check {
@@ -228,12 +254,24 @@ up() {
 				fmt.Fprintf(&b, "\t%s\n", cmd)
 			}
 			continue
+		case *ops.ContainerAdd:
+			writeContainer(&b, o2, o.Host)
+			pid := fmt.Sprintf(`"$STATE/ctr.%s.pid"`, o2.Name)
+			undo := fmt.Sprintf(`[ -f %[1]s ] && { kill -KILL "$(cat %[1]s)" 2>/dev/null; rm -f %[1]s; }`, pid)
+			if o2.Cgroup != "" {
+				undo += "; rmdir " + shellQuote(o2.Cgroup)
+			}
+			down = append(down, undo)
+			continue
 		case *ops.ProcSpawn:
-			for _, cmd := range o2.Explain(o.Host) {
+			for _, cmd := range o2.ExplainWith(o.Host, statePid) {
 				if strings.HasPrefix(cmd, "#") {
 					fmt.Fprintf(&b, "\t%s\n", cmd)
 					continue
 				}
+				// In the background, with its output in a file of
+				// its own: it must not hold the script's.
+				cmd = strings.TrimSuffix(cmd, " &") + fmt.Sprintf(` </dev/null >"$STATE/proc.%s.log" 2>&1 &`, id)
 				fmt.Fprintf(&b, "\t%s\n\techo $! >\"$STATE/proc.%s\"\n", cmd, id)
 				down = append(down, fmt.Sprintf(`[ -f "$STATE/proc.%[1]s" ] && { kill "$(cat "$STATE/proc.%[1]s")" 2>/dev/null; rm -f "$STATE/proc.%[1]s"; }`, id))
 			}
@@ -261,7 +299,10 @@ up() {
 			}
 			fmt.Fprintf(&b, "\t%s\n", cmd)
 		}
-		if subsumed(c.Op, doomed) {
+		if subsumed(c.Op, doomed) || deleted[c.ID] {
+			continue
+		}
+		if _, ok := c.Op.(ops.Replayer); ok {
 			continue
 		}
 		u, ok := c.Op.(ops.Undoer)
@@ -307,6 +348,65 @@ esac
 `)
 	_, err := io.WriteString(w, b.String())
 	return missing, err
+}
+
+// statePid names the PID of a container's init in an exported script:
+// the file of $STATE where up keeps it.
+func statePid(container, _ string) string {
+	return fmt.Sprintf(`$(cat "$STATE/ctr.%s.pid")`, container)
+}
+
+// holderFunc is the shell function with which up waits for the init of
+// a container that it started and learns its PID.
+const holderFunc = `
+# holder PID [--fork]: waits until the init of a container that up
+# started as PID (with --fork: PID's child, which unshare --fork made)
+# runs "sleep", the hostname set, and prints its PID; fails if PID exits.
+holder() {
+	local pid=$1
+	while kill -0 "$1" 2>/dev/null; do
+		if [ "${2:-}" = --fork ]; then
+			pid=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true)
+			pid=${pid%% *}
+		fi
+		if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = sleep ]; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "$0: the init of a container exited before it ran" >&2
+	return 1
+}
+`
+
+// writeContainer writes the commands that start a container's init (its
+// cgroup first, with limits), in the background with its output to
+// /dev/null, and keep its PID in $STATE/ctr.NAME.pid, which the commands
+// that enter it read and down kills.
+func writeContainer(b *strings.Builder, o *ops.ContainerAdd, host string) {
+	c := *o
+	cg := c.Cgroup
+	c.Cgroup = ""
+	cmds := c.Explain(host)
+	if cg != "" {
+		fmt.Fprintf(b, "\tmkdir %s\n", shellQuote(cg))
+		for _, f := range o.Limits.Files() {
+			fmt.Fprintf(b, "\techo %s > %s/%s\n", shellQuote(f[1]), shellQuote(cg), f[0])
+		}
+	}
+	start := strings.TrimSuffix(cmds[len(cmds)-1], " &")
+	if cg != "" {
+		// The init joins the cgroup before it starts, with what it
+		// starts.
+		start = "sh -c " + shellQuote("echo $$ > "+shellQuote(cg)+"/cgroup.procs && exec "+start)
+	}
+	fork := ""
+	if c.PID {
+		fork = " --fork"
+	}
+	fmt.Fprintf(b, "\t%s </dev/null >/dev/null 2>&1 &\n", start)
+	fmt.Fprintf(b, "\tholder $!%s >\"$STATE/ctr.%s.pid\"\n", fork, c.Name)
 }
 
 // shellQuote quotes s for a POSIX shell if it needs quoting.

@@ -24,18 +24,25 @@ func PlanKernel() (k kernel.Kernel, taken []string, readable bool) {
 	if b, err := ipt.Detect(); err == nil {
 		o.Iptables, o.Legacy = b.Path, !b.NFT()
 	}
-	kinds := []string{"veth", "bridge", "dummy", "macvlan"}
+	kinds := []string{"veth", "bridge", "dummy", "macvlan", "vxlan"}
 	if os.Geteuid() == 0 {
-		for _, kind := range kinds {
+		o.Drivers = []string{}
+		for _, kind := range append(kinds, "tun") {
 			if ok, err := kernel.HasDriver(kind); err == nil && ok {
 				o.Drivers = append(o.Drivers, kind)
 			}
 		}
 	} else if has, err := kernel.UserDrivers(kinds); err == nil {
+		o.Drivers = []string{}
 		for _, kind := range kinds {
 			if has[kind] {
 				o.Drivers = append(o.Drivers, kind)
 			}
+		}
+		// rtnetlink makes no tun or tap: the driver is there if its
+		// device is.
+		if _, err := os.Stat("/dev/net/tun"); err == nil {
+			o.Drivers = append(o.Drivers, "tun")
 		}
 	}
 	m := model.New(o)

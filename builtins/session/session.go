@@ -34,6 +34,9 @@ func ValidateName(name string) error {
 type Options struct {
 	// Name is the session's name.
 	Name string
+	// RunDir, for a plan, whose RunDir (the package variable) is its own
+	// temporary directory, is the RunDir a run would use; "" is RunDir.
+	RunDir string
 	// Sandbox makes a new session run in a private namespace that stands
 	// in for host. An existing session keeps what it was created with.
 	Sandbox bool
@@ -60,7 +63,12 @@ type Options struct {
 type Session struct {
 	Name string
 	Dir  string
-	K    kernel.Kernel
+	// RunDir is where a run of the session keeps its files: Dir, or for
+	// a plan (Options.RunDir) the Dir a run would have, so that the plan
+	// explains the paths of those files (a container's pidfile) as the
+	// run does.
+	RunDir string
+	K      kernel.Kernel
 
 	mu       sync.Mutex
 	j        *journal
@@ -118,7 +126,10 @@ func Open(o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Name: o.Name, Dir: dir, lock: lock, explain: o.Explain, warn: o.Warn}
+	s := &Session{Name: o.Name, Dir: dir, RunDir: dir, lock: lock, explain: o.Explain, warn: o.Warn}
+	if o.RunDir != "" {
+		s.RunDir = filepath.Join(o.RunDir, o.Name)
+	}
 	if o.Trace {
 		s.trace = &trace{}
 	}

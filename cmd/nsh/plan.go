@@ -99,7 +99,7 @@ func planScript(script, name string, sandbox bool, explain func([]string), out i
 	session.RunDir = dir
 	k, taken, readable := session.PlanKernel()
 	p.taken, p.readable = taken, readable
-	s, err := session.Open(session.Options{Name: name, Sandbox: sandbox, Script: script, Kernel: k, Explain: explain, Trace: true,
+	s, err := session.Open(session.Options{Name: name, RunDir: p.saved, Sandbox: sandbox, Script: script, Kernel: k, Explain: explain, Trace: true,
 		Warn: func(string) {}})
 	if err != nil {
 		session.RunDir = p.saved
