@@ -30,7 +30,14 @@ func (k *Linux) NameOfNsID(from Namespace, nsid int) (string, bool) {
 		id, err := h.GetNetNsIdByFd(ns.Fd())
 		return err == nil && id == nsid
 	}
-	if host := k.hostNS(); match(host) {
+	return k.findNamespace(match)
+}
+
+// findNamespace returns the name of the first namespace that match
+// accepts: host, then the namespaces nsh has open, then the rest of
+// /run/netns.
+func (k *Linux) findNamespace(match func(*linuxNamespace) bool) (string, bool) {
+	if match(k.hostNS()) {
 		return HostName, true
 	}
 	k.mu.Lock()

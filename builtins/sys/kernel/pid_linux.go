@@ -3,7 +3,6 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -32,25 +31,8 @@ func (k *Linux) NameOfPid(pid int) (string, error) {
 		var st unix.Stat_t
 		return !ns.closed && unix.Fstat(ns.Fd(), &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
 	}
-	if same(k.hostNS()) {
-		return HostName, nil
-	}
-	k.mu.Lock()
-	var open []*linuxNamespace
-	for _, ns := range k.named {
-		open = append(open, ns)
-	}
-	k.mu.Unlock()
-	for _, ns := range open {
-		if same(ns) {
-			return ns.name, nil
-		}
-	}
-	ents, _ := os.ReadDir(NetnsRunDir)
-	for _, e := range ents {
-		if ns, err := k.named1(e.Name()); err == nil && same(ns) {
-			return ns.name, nil
-		}
+	if name, ok := k.findNamespace(same); ok {
+		return name, nil
 	}
 	return "", fmt.Errorf("process %d is in a network namespace that has no name (neither host nor one in %s)", pid, NetnsRunDir)
 }
