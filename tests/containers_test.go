@@ -30,12 +30,24 @@ func systemSnapshot(t *testing.T) system {
 	var s system
 	ents, _ := os.ReadDir("/proc")
 	seen := map[string]bool{}
+	selfPID, _ := os.Readlink("/proc/self/ns/pid")
+	selfNet, _ := os.Readlink("/proc/self/ns/net")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || !procAlive(pid) || pid == os.Getpid() {
 			continue
 		}
-		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		// A process a lab could leave is nsh's, or runs in another PID
+		// or network namespace than the test: the machine's own
+		// processes (kernel threads, a shell) come and go meanwhile.
+		dir := filepath.Join("/proc", e.Name())
+		pidNS, _ := os.Readlink(filepath.Join(dir, "ns", "pid"))
+		netNS, _ := os.Readlink(filepath.Join(dir, "ns", "net"))
+		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
+		if pidNS == selfPID && netNS == selfNet && strings.TrimSuffix(exe, " (deleted)") != nshBin {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
 		s.procs = append(s.procs, e.Name()+" "+strings.TrimSpace(string(comm)))
 		for _, kind := range []string{"pid", "uts", "ipc", "mnt", "net", "user", "cgroup"} {
 			if l, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", kind)); err == nil && !seen[l] {

@@ -258,7 +258,15 @@ func machineState(t *testing.T) string {
 		t.Fatalf("ip netns attach: %v: %s", err, out)
 	}
 	defer output("ip", "netns", "delete", pin)
-	return fmt.Sprintf("netns %v (%s)\n%s", names, self, nsState(t, pin))
+	// /etc/netns is the machine's too: a lab's files there must go with it.
+	var etc []string
+	filepath.Walk("/etc/netns", func(path string, info os.FileInfo, err error) error {
+		if err == nil && path != "/etc/netns" {
+			etc = append(etc, path)
+		}
+		return nil
+	})
+	return fmt.Sprintf("netns %v (%s)\netc/netns %v\n%s", names, self, etc, nsState(t, pin))
 }
 
 // labNamespaces returns the namespaces (not the sandbox) that a

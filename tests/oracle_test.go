@@ -92,6 +92,7 @@ func TestOracle(t *testing.T) {
 		}
 	}
 	fresh := freshSysctls(t)
+	keepEtcNetns(t)
 	for _, lab := range oracleLabs {
 		t.Run(lab, func(t *testing.T) {
 			waitNames(t, "earth", "neptune", "internet", "netns1", "netns2", "netns_0", "netns_1", "netnstest", "child")
@@ -610,4 +611,14 @@ func diffStates(a, b []string) string {
 		return d[i][2:] < d[j][2:]
 	})
 	return strings.Join(d, "\n")
+}
+
+// keepEtcNetns removes /etc/netns when the test ends if it was not there
+// before: the tutorials' `mkdir -p /etc/netns/NAME` makes it, and only the
+// NAME directories go with their labs.
+func keepEtcNetns(t *testing.T) {
+	if _, err := os.Stat("/etc/netns"); err == nil {
+		return
+	}
+	t.Cleanup(func() { os.Remove("/etc/netns") })
 }

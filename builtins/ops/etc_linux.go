@@ -148,6 +148,27 @@ func (o *NetnsEtc) Revert(k kernel.Kernel) error {
 	return nil
 }
 
+// Undo implements Undoer: the file's old content back, or the file and
+// the directories Apply made removed (nsh export's down: /etc is the
+// machine's, so a file left there would outlive the lab).
+func (o *NetnsEtc) Undo(host string) []string {
+	if o.Old != nil {
+		esc := strings.NewReplacer(`\`, `\\`, "%", "%%", "\n", `\n`, "\t", `\t`).Replace(*o.Old)
+		return []string{"printf " + shellQuote(esc) + " > " + shellQuote(o.path())}
+	}
+	// One line: a script of the lab runs an operation's undo lines
+	// newest first, and the file must go before its directories.
+	cmd := "rm -f " + shellQuote(o.path())
+	if len(o.Made) > 0 {
+		var dirs []string
+		for i := len(o.Made) - 1; i >= 0; i-- {
+			dirs = append(dirs, shellQuote(o.Made[i]))
+		}
+		cmd += " && { rmdir " + strings.Join(dirs, " ") + " 2>/dev/null || true; }"
+	}
+	return []string{cmd}
+}
+
 // Explain implements Op: the commands are one line each, so the content
 // is printf's format, with its newlines, backslashes and percent signs
 // escaped.
