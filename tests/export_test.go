@@ -315,38 +315,24 @@ func labNamespaces(t *testing.T, session string) []string {
 // that its down leaves the machine exactly as it was before up.
 func TestExportBuildsTheSameLab(t *testing.T) {
 	requireRoot(t)
-	dir := filepath.Join(repoRoot, "scripts")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".star") {
-			continue
-		}
+	for _, s := range labScripts(t) {
 		n++
-		script := filepath.Join(dir, e.Name())
-		name := strings.TrimSuffix(e.Name(), ".star")
-		src, err := os.ReadFile(script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, need, ok := strings.Cut(string(src), "\n# needs: "); ok {
+		script, name, need := s.path, s.name, s.need
+		if need != "" {
 			// A script that needs a machine a test makes (vxlan-site.star
 			// needs machine-a or machine-b, which tests/vxlan_test.go
 			// makes) cannot be run here: its export must fail, at the
 			// line that needs it, and write nothing.
-			need, _, _ = strings.Cut(need, "\n")
 			t.Run(name, func(t *testing.T) {
-				t.Logf("%s is not built here: it needs %s", e.Name(), need)
+				t.Logf("%s is not built here: it needs %s", s.file, need)
 				sh := filepath.Join(t.TempDir(), name+".sh")
 				r := nsh(t, "export", "--sandbox", script, "-o", sh)
-				if r.code == 0 || !strings.Contains(r.stderr, e.Name()+":") {
-					t.Errorf("nsh export of %s, which needs %s, did not fail at a line of it: %s", e.Name(), need, r)
+				if r.code == 0 || !strings.Contains(r.stderr, s.file+":") {
+					t.Errorf("nsh export of %s, which needs %s, did not fail at a line of it: %s", s.file, need, r)
 				}
 				if _, err := os.Stat(sh); err == nil {
-					t.Errorf("nsh export of %s failed but wrote %s", e.Name(), sh)
+					t.Errorf("nsh export of %s failed but wrote %s", s.file, sh)
 				}
 			})
 			continue

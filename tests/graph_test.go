@@ -63,40 +63,27 @@ func wellFormed(t *testing.T, what, s string) {
 // drawing names every namespace: in the SVG, as text that a browser
 // shows.
 func TestGraphScripts(t *testing.T) {
-	dir := filepath.Join(repoRoot, "scripts")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".star") {
-			continue
-		}
-		script := filepath.Join(dir, e.Name())
-		src, err := os.ReadFile(script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, need, ok := strings.Cut(string(src), "\n# needs: "); ok {
+	for _, s := range labScripts(t) {
+		script, need := s.path, s.need
+		if need != "" {
 			// A script that needs a machine a test makes (vxlan-site.star
 			// needs machine-a or machine-b) fails in a plan here: graph
 			// must say where, and draw nothing.
-			need, _, _ = strings.Cut(need, "\n")
-			t.Run(strings.TrimSuffix(e.Name(), ".star"), func(t *testing.T) {
-				t.Logf("%s is not drawn here: it needs %s", e.Name(), need)
+			t.Run(s.name, func(t *testing.T) {
+				t.Logf("%s is not drawn here: it needs %s", s.file, need)
 				r := nsh(t, "graph", "--format", "dot", script)
-				if r.code == 0 || !strings.Contains(r.stderr, e.Name()+":") || r.stdout != "" {
-					t.Errorf("nsh graph of %s, which needs %s, did not fail at a line of it: %s", e.Name(), need, r)
+				if r.code == 0 || !strings.Contains(r.stderr, s.file+":") || r.stdout != "" {
+					t.Errorf("nsh graph of %s, which needs %s, did not fail at a line of it: %s", s.file, need, r)
 				}
 			})
 			continue
 		}
-		t.Run(strings.TrimSuffix(e.Name(), ".star"), func(t *testing.T) {
+		t.Run(s.name, func(t *testing.T) {
 			nss := planNamespaces(t, script)
 			if len(nss) == 0 {
 				// A lab in host alone (seed000-5-bridge.star's bridge),
 				// or a library that makes nothing (internet.star).
-				t.Logf("%s adds no namespace: its drawing is of host", e.Name())
+				t.Logf("%s adds no namespace: its drawing is of host", s.file)
 			}
 			out := map[string]string{}
 			for _, format := range []string{"dot", "mermaid", "svg", "html"} {

@@ -132,25 +132,14 @@ func runOn(t *testing.T, k kernel.Kernel, dir, file, name string) modelRun {
 // not on the kernel, but it must have journaled and explained the same.
 func TestScriptsModel(t *testing.T) {
 	dir := filepath.Join(repoRoot, "scripts")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	real := os.Geteuid() == 0
 	opts := model.Options{}
 	if real {
 		opts = machineOptions(t)
 	}
 	covered, skipped := 0, 0
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".star") {
-			continue
-		}
-		src, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(src), "\n# needs: ") {
+	for _, e := range labScripts(t) {
+		if e.need != "" {
 			// A script that needs a machine a test makes
 			// (vxlan-site.star needs machine-a or machine-b) has its
 			// own test.
@@ -158,11 +147,11 @@ func TestScriptsModel(t *testing.T) {
 			continue
 		}
 		covered++
-		t.Run(strings.TrimSuffix(e.Name(), ".star"), func(t *testing.T) {
+		t.Run(e.name, func(t *testing.T) {
 			name := uniq("m")
 			saved := session.RunDir
 			session.RunDir = t.TempDir()
-			m := runOn(t, model.New(opts), dir, e.Name(), name)
+			m := runOn(t, model.New(opts), dir, e.file, name)
 			session.RunDir = saved
 			if m.err != "" && !m.unknown {
 				t.Errorf("against the model: %s", m.err)
@@ -174,7 +163,7 @@ func TestScriptsModel(t *testing.T) {
 				return
 			}
 			downAtEnd(t, name)
-			k := runOn(t, nil, dir, e.Name(), name)
+			k := runOn(t, nil, dir, e.file, name)
 			cases := []struct {
 				what       string
 				model, got any

@@ -101,33 +101,19 @@ func TestPlanAsNobody(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatal("setpriv (util-linux) is needed to run nsh as an unprivileged user")
 	}
-	dir := filepath.Join(repoRoot, "scripts")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".star") {
-			continue
-		}
+	for _, s := range labScripts(t) {
 		n++
-		script := filepath.Join(dir, e.Name())
-		name := strings.TrimSuffix(e.Name(), ".star")
-		src, err := os.ReadFile(script)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, need, ok := strings.Cut(string(src), "\n# needs: "); ok {
+		script, name, need := s.path, s.name, s.need
+		if need != "" {
 			// A script that needs a machine a test makes (vxlan-site.star
 			// needs machine-a or machine-b) stops here in a run and in a
 			// plan alike: the plan must fail at a line of it.
-			need, _, _ = strings.Cut(need, "\n")
 			t.Run(name, func(t *testing.T) {
-				t.Logf("%s is not planned here: it needs %s", e.Name(), need)
+				t.Logf("%s is not planned here: it needs %s", s.file, need)
 				r := nsh(t, "plan", "--sandbox", "--session", name, script)
-				if r.code == 0 || !strings.Contains(r.stderr, e.Name()+":") {
-					t.Errorf("nsh plan of %s, which needs %s, did not fail at a line of it: %s", e.Name(), need, r)
+				if r.code == 0 || !strings.Contains(r.stderr, s.file+":") {
+					t.Errorf("nsh plan of %s, which needs %s, did not fail at a line of it: %s", s.file, need, r)
 				}
 			})
 			continue

@@ -53,3 +53,39 @@ func TestScripts(t *testing.T) {
 		t.Errorf("found %d core scripts in %s, want at least 10", n, dir)
 	}
 }
+
+// labScript is a script of scripts/ as the tests that take every script
+// see it.
+type labScript struct {
+	file, name, path string // "lab.star", "lab", and its path
+	// need is the machine a test makes that the script needs ("# needs: "
+	// in its source, as vxlan-site.star needs machine-a or machine-b), or
+	// "": such a script fails at its line anywhere else.
+	need string
+}
+
+// labScripts returns the scripts of scripts/, in order.
+func labScripts(t *testing.T) []labScript {
+	t.Helper()
+	dir := filepath.Join(repoRoot, "scripts")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []labScript
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".star") {
+			continue
+		}
+		s := labScript{file: e.Name(), name: strings.TrimSuffix(e.Name(), ".star"), path: filepath.Join(dir, e.Name())}
+		src, err := os.ReadFile(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, need, ok := strings.Cut(string(src), "\n# needs: "); ok {
+			s.need, _, _ = strings.Cut(need, "\n")
+		}
+		out = append(out, s)
+	}
+	return out
+}
