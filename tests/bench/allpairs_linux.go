@@ -144,7 +144,9 @@ if not r.ok:
 		res.mininetSkip = "skipped: " + why
 	} else {
 		settle()
-		py := filepath.Join(r.tmp, "mininet.py")
+		// Not mininet.py: Python puts the script's directory first on
+		// sys.path, and the script would import itself as "mininet".
+		py := filepath.Join(r.tmp, "pingall_mininet.py")
 		if err := os.WriteFile(py, []byte(mininetScript), 0o644); err != nil {
 			return res, err
 		}
