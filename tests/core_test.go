@@ -589,6 +589,7 @@ func TestExecIn(t *testing.T) {
 	downAtEnd(t, session)
 	n := uniq("xn")
 	etc := filepath.Join("/etc/netns", n)
+	keepEtcNetns(t) // MkdirAll may make /etc/netns itself
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
