@@ -35,10 +35,11 @@ type lineage struct {
 	target  map[int]int      // entry ID: the link it changes
 	master  map[int]int      // entry ID of a master setting: the bridge
 	made    map[int]int      // entry ID of a LinkAdd: its link (itself)
+	lower   map[int]int      // entry ID of a macvlan's LinkAdd: its parent
 }
 
 func (e *Env) lineage() *lineage {
-	lin := &lineage{where: map[loc]int{}, target: map[int]int{}, master: map[int]int{}, made: map[int]int{}}
+	lin := &lineage{where: map[loc]int{}, target: map[int]int{}, master: map[int]int{}, made: map[int]int{}, lower: map[int]int{}}
 	var all []*session.Entry
 	deleted := map[int]bool{}
 	for _, st := range e.Session.Steps() {
@@ -66,6 +67,9 @@ func (e *Env) lineage() *lineage {
 			lin.where[at(o.NS, o.Name)] = en.ID
 			if pns, peer, ok := ops.PeerOf(o); ok {
 				lin.where[at(pns, peer)] = en.ID
+			}
+			if m, ok := o.Type.(*ops.Macvlan); ok {
+				lin.lower[en.ID] = lin.where[at(o.NS, m.Parent)]
 			}
 		case *ops.LinkMove:
 			from := at(o.NS, o.Name)
@@ -113,8 +117,16 @@ func (lin *lineage) forget(gone func(loc, int) bool) {
 
 // destroys returns the IDs of the entries whose work goes with the links
 // objs (and, if ns is not "", with namespace ns and everything in it),
-// oldest first.
+// oldest first. A macvlan goes with its parent, wherever it has moved.
 func (e *Env) destroys(lin *lineage, ns string, objs map[int]bool) []int {
+	for grew := true; grew; {
+		grew = false
+		for id, parent := range lin.lower {
+			if parent != 0 && objs[parent] && !objs[id] {
+				objs[id], grew = true, true
+			}
+		}
+	}
 	var ids []int
 	for _, en := range lin.entries {
 		id := en.ID

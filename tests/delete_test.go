@@ -215,3 +215,38 @@ print("MOVED", b.ns.name)
 	}
 	mustNsh(t, "down", "--session", session)
 }
+
+// TestDeleteMacvlanParent deletes a namespace that holds one end of a veth
+// whose other end carries a macvlan, moved on into a third namespace: the
+// kernel destroys the macvlan with its parent, so undo must make it again,
+// with its name, address and namespace, and leave exactly the state
+// before the deletion.
+func TestDeleteMacvlanParent(t *testing.T) {
+	requireRoot(t)
+	fresh := freshSysctls(t)
+	session := uniq("dm")
+	downAtEnd(t, session)
+	v := map[string]string{"E": uniq("dme"), "Z": uniq("dmz"), "A": uniq("dma"), "B": uniq("dmb"), "M": uniq("dmm")}
+	mustNsh(t, "run", "--sandbox", "--session", session, writeLab(t, "build", lab(`
+earth = netns("{E}")
+zone = netns("{Z}")
+a, b = veth("{A}", "{B}", peer_ns = earth)
+a.up()
+m = macvlan("{M}", a).move(zone, name = "eth0")
+m.addr("10.95.0.1/24").up()
+`, v)))
+	names := []string{v["E"], v["Z"]}
+	before := sessionState(t, session, fresh, names...)
+	if !strings.Contains(strings.Join(before, "\n"), `local="10.95.0.1"`) {
+		t.Fatalf("the macvlan's address is not in the state before the deletion:\n%s", strings.Join(before, "\n"))
+	}
+	mustNsh(t, "run", "--sandbox", "--session", session, writeLab(t, "del", lab(`lookup("{E}").delete()`, v)))
+	if after := strings.Join(sessionState(t, session, fresh, names...), "\n"); strings.Contains(after, `local="10.95.0.1"`) {
+		t.Errorf("deleting %s left the macvlan on the veth end it destroyed:\n%s", v["E"], after)
+	}
+	mustNsh(t, "undo", "--session", session)
+	if d := diffStates(before, sessionState(t, session, fresh, names...)); d != "" {
+		t.Errorf("undo of ns.delete() gave another state (- before the deletion, + after its undo):\n%s", d)
+	}
+	mustNsh(t, "down", "--session", session)
+}
