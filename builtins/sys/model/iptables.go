@@ -68,6 +68,17 @@ func (t *iptables) lock() (*netns, error) {
 
 func (t *iptables) unlock() { t.v.k.mu.Unlock() }
 
+// existing locks the model and returns the table of this family as
+// iptables sees it, without making it: nil if it does not exist. The
+// caller unlocks, whatever it returns.
+func (t *iptables) existing(table string) (*iptTable, error) {
+	n, err := t.lock()
+	if err != nil {
+		return nil, err
+	}
+	return n.table(t.fam+table, false, !t.NFT())
+}
+
 // table returns a table, made as iptables-nft makes it (with its builtin
 // chains) if create is set; nil if it does not exist. Legacy tables
 // always exist.
@@ -131,12 +142,9 @@ func hasChain(tb *iptTable, chain string) bool {
 
 // Append implements kernel.Iptables.
 func (t *iptables) Append(table, chain string, args []string) error {
-	n, err := t.lock()
 	end := 0
-	if err == nil {
-		if tb, _ := n.table(t.fam+table, false, !t.NFT()); tb != nil {
-			end = len(tb.chains[chain])
-		}
+	if tb, _ := t.existing(table); tb != nil {
+		end = len(tb.chains[chain])
 	}
 	t.unlock()
 	return t.add(table, chain, end, args)
@@ -149,12 +157,8 @@ func (t *iptables) Insert(table, chain string, pos int, args []string) error {
 
 // Delete implements kernel.Iptables.
 func (t *iptables) Delete(table, chain string, args []string) (bool, error) {
-	n, err := t.lock()
+	tb, err := t.existing(table)
 	defer t.unlock()
-	if err != nil {
-		return false, err
-	}
-	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil || tb == nil {
 		return false, err
 	}
@@ -170,12 +174,8 @@ func (t *iptables) Delete(table, chain string, args []string) (bool, error) {
 // Check implements kernel.Iptables: whether the rule is there. It makes
 // no table, as iptables-nft -C makes none.
 func (t *iptables) Check(table, chain string, args []string) (bool, error) {
-	n, err := t.lock()
+	tb, err := t.existing(table)
 	defer t.unlock()
-	if err != nil {
-		return false, err
-	}
-	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil || tb == nil {
 		return false, err
 	}
@@ -192,24 +192,16 @@ func (t *iptables) ChainExists(table, chain string) (bool, error) {
 	if ipt.IsBuiltinChain(table, chain) {
 		return true, nil
 	}
-	n, err := t.lock()
+	tb, err := t.existing(table)
 	defer t.unlock()
-	if err != nil {
-		return false, err
-	}
-	tb, err := n.table(t.fam+table, false, !t.NFT())
 	return err == nil && tb != nil && hasChain(tb, chain), err
 }
 
 // List implements kernel.Iptables, as iptables -S prints a chain: its
 // policy, then its rules.
 func (t *iptables) List(table, chain string) ([]string, error) {
-	n, err := t.lock()
+	tb, err := t.existing(table)
 	defer t.unlock()
-	if err != nil {
-		return nil, err
-	}
-	tb, err := n.table(t.fam+table, false, !t.NFT())
 	if err != nil {
 		return nil, err
 	}
@@ -236,12 +228,8 @@ func (t *iptables) Policy(table, chain string) (string, error) {
 
 // TableExists implements kernel.Iptables.
 func (t *iptables) TableExists(table string) (bool, error) {
-	n, err := t.lock()
+	tb, err := t.existing(table)
 	defer t.unlock()
-	if err != nil {
-		return false, err
-	}
-	tb, err := n.table(t.fam+table, false, !t.NFT())
 	return tb != nil, err
 }
 
