@@ -150,16 +150,10 @@ func parseRate(v starlark.Value, param string) (uint64, error) {
 		}
 		bits = float64(n)
 	case starlark.String:
-		m := numUnit.FindStringSubmatch(string(x))
-		if m == nil {
+		var ok bool
+		if bits, ok = withUnit(string(x), rateUnits); !ok {
 			return 0, bad(x.String())
 		}
-		mul, ok := rateUnits[strings.ToLower(m[2])]
-		if !ok {
-			return 0, bad(x.String())
-		}
-		f, _ := strconv.ParseFloat(m[1], 64)
-		bits = f * mul
 	default:
 		return 0, fmt.Errorf("for parameter %s: got %s, want string or int", param, v.Type())
 	}
@@ -190,16 +184,10 @@ func parseSize(v starlark.Value, param string) (uint32, error) {
 		}
 		n = float64(i)
 	case starlark.String:
-		m := numUnit.FindStringSubmatch(string(x))
-		mul, ok := 0.0, false
-		if m != nil {
-			mul, ok = sizeUnits[strings.ToLower(m[2])]
-		}
-		if !ok {
+		var ok bool
+		if n, ok = withUnit(string(x), sizeUnits); !ok {
 			return 0, fmt.Errorf("bad %s %s: want bytes, or a number and a unit with no space between, such as \"32kb\" (b, kb, mb)", param, x)
 		}
-		f, _ := strconv.ParseFloat(m[1], 64)
-		n = f * mul
 	default:
 		return 0, fmt.Errorf("for parameter %s: got %s, want string or int", param, v.Type())
 	}
@@ -207,6 +195,21 @@ func parseSize(v starlark.Value, param string) (uint32, error) {
 		return 0, fmt.Errorf("bad %s %s: want 1 byte to 1gb", param, v)
 	}
 	return uint32(n), nil
+}
+
+// withUnit parses a number followed by one of units (case aside) and
+// returns it in the units' base: "32kb" with sizeUnits is 32768.
+func withUnit(s string, units map[string]float64) (float64, bool) {
+	m := numUnit.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	mul, ok := units[strings.ToLower(m[2])]
+	if !ok {
+		return 0, false
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	return f * mul, true
 }
 
 // timeUnits are units of time, in microseconds.
@@ -228,16 +231,10 @@ func parseDuration(v starlark.Value, param string) (uint32, error) {
 		if strings.HasPrefix(strings.TrimSpace(s), "-") {
 			return 0, fmt.Errorf("bad %s %s: a time cannot be negative", param, x)
 		}
-		m := numUnit.FindStringSubmatch(s)
-		mul, ok := 0.0, false
-		if m != nil {
-			mul, ok = timeUnits[strings.ToLower(m[2])]
-		}
-		if !ok {
+		var ok bool
+		if us, ok = withUnit(s, timeUnits); !ok {
 			return 0, fmt.Errorf("bad %s %s: want seconds, or a number and a unit with no space between, such as \"100ms\" (us, ms, s)", param, x)
 		}
-		f, _ := strconv.ParseFloat(m[1], 64)
-		us = f * mul
 	default:
 		return 0, fmt.Errorf("for parameter %s: got %s, want string, int or float", param, v.Type())
 	}
