@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,6 +66,10 @@ sent = n * (n - 1)
 print("MININET %.3f %d %d" % (dt, round(sent * (100 - loss) / 100), sent))
 `
 
+// slowMax is the largest star on which the slow all-pairs ways run: the
+// ping loop takes about 130 s at N = 50 and 700 s at N = 100.
+var slowMax = flag.Int("slowmax", 50, "largest -allpairs size at which to run the ping loop and Mininet (they take minutes)")
+
 // haveMininet says why Mininet cannot run here, or "" if it can.
 func haveMininet() string {
 	if _, err := exec.LookPath("mnexec"); err != nil {
@@ -114,6 +119,8 @@ if not r.ok:
 
 	if _, err := exec.LookPath("ping"); err != nil {
 		res.loopSkip = "skipped: no ping"
+	} else if n > *slowMax {
+		res.loopSkip = fmt.Sprintf("skipped: N > -slowmax %d", *slowMax)
 	} else {
 		var b strings.Builder
 		b.WriteString("#!/bin/bash\nok=0\n")
@@ -142,6 +149,8 @@ if not r.ok:
 
 	if why := haveMininet(); why != "" {
 		res.mininetSkip = "skipped: " + why
+	} else if n > *slowMax {
+		res.mininetSkip = fmt.Sprintf("skipped: N > -slowmax %d", *slowMax)
 	} else {
 		settle()
 		// Not mininet.py: Python puts the script's directory first on
