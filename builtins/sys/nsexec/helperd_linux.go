@@ -1,0 +1,526 @@
+package nsexec
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nshlab/nsh/builtins/sys/userns/join"
+	"golang.org/x/sys/unix"
+)
+
+// helperArg is the hidden first argument that makes Init serve as a warm
+// helper: `BINARY __nsh-helper [-netns NAME] -dir DIR`, with the helper's
+// end of the control socket as descriptor 3 (see helper).
+const helperArg = "__nsh-helper"
+
+// helperFd is the helper's end of the control socket.
+const helperFd = 3
+
+// helperReady is what the helper sends on the control socket once its
+// mounts are prepared; anything else is the reason it could not.
+const helperReady = "ready"
+
+// A helperRequest is what the client writes on a request's socket: the
+// command, and for a detached command (Start) its pidfile and log file.
+// A later request with only Kill set asks the helper to kill the
+// command's process group.
+type helperRequest struct {
+	Argv    []string `json:"argv,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	Dir     string   `json:"dir,omitempty"`
+	Pidfile string   `json:"pidfile,omitempty"`
+	Logfile string   `json:"logfile,omitempty"`
+	Kill    bool     `json:"kill,omitempty"`
+}
+
+// A helperReply is what the helper writes back: first the command's
+// process ID, or Exited with the status of a command that could not start
+// (Msg says why); then, once the command has been reaped, Exited with its
+// status.
+type helperReply struct {
+	Pid    int    `json:"pid,omitempty"`
+	Exited bool   `json:"exited,omitempty"`
+	Code   int    `json:"code"`
+	Msg    string `json:"msg,omitempty"`
+}
+
+// helperd is the state of the helper process.
+type helperd struct {
+	name string // the namespace's name, for /etc/netns/NAME, or ""
+	// forks carries every fork to the one thread that makes them, so
+	// that the parent-death signal of the commands follows a thread that
+	// lives as long as the helper.
+	forks chan func()
+	// etc is the state of /etc/netns/NAME and /etc when the files were
+	// last bound, bound the entries /etc/ENTRY bound, and warnings what
+	// binding them said; all only for the fork thread.
+	etc   string
+	bound []string
+	warn  string
+
+	mu      sync.Mutex
+	running map[int]bool // process groups of commands not yet reaped
+	closing bool
+}
+
+// helperMain is the warm helper of a namespace. It was born in the
+// network namespace with a mount namespace of its own, which it prepares
+// once as the child of `ip netns exec` does (setupMounts); then it runs
+// the commands that the client asks for on the control socket, each in a
+// copy of that mount namespace, until the client closes the socket (nsh
+// exited or died) or sends SIGTERM: then it kills the process group of
+// every command still running and exits. It returns the exit status.
+func helperMain(args []string) int {
+	flags := flag.NewFlagSet(helperArg, flag.ContinueOnError)
+	flags.SetOutput(os.Stderr)
+	name := flags.String("netns", "", "name of the namespace, for /etc/netns/NAME")
+	dir := flags.String("dir", "", "directory in which to record the helper (see HelperDir)")
+	if err := flags.Parse(args); err != nil {
+		return exitSetup
+	}
+	ctrl := helperFd
+	fail := func(format string, a ...any) int {
+		unix.Write(ctrl, []byte(fmt.Sprintf(format, a...)))
+		return exitSetup
+	}
+	closeOnExec()
+	if _, err := join.Entered(); err != nil {
+		return fail("failed to prepare the user namespace: %v", err)
+	}
+	h := &helperd{name: *name, forks: make(chan func()), running: map[int]bool{}}
+	var warn strings.Builder
+	if err := setupMounts(*name, &warn); err != nil {
+		return fail("failed to prepare the mount namespace: %v", err)
+	}
+	h.warn = warn.String()
+	h.etc = etcState(*name)
+	if *name != "" {
+		h.bound = boundEtc(*name)
+	}
+	pidfile := ""
+	if *dir != "" {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+			return fail("failed to prepare the helper: %v", err)
+		}
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			return fail("failed to prepare the helper: %v", err)
+		}
+		pidfile = filepath.Join(*dir, helperFile(st.Ino, os.Getpid()))
+		if err := writePidfile(pidfile); err != nil {
+			return fail("failed to prepare the helper: %v", err)
+		}
+	}
+	go h.forkThread()
+
+	// Ctrl-C at nsh's terminal is nsh's to handle (the helper is in a
+	// process group of its own anyway); SIGTERM is a request to stop.
+	// Signals are caught, not ignored, so that commands do not inherit
+	// an ignored disposition.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	stop := make(chan struct{}, 1)
+	go func() {
+		for s := range sigs {
+			if s == syscall.SIGTERM {
+				stop <- struct{}{}
+				return
+			}
+		}
+	}()
+	go func() {
+		buf := make([]byte, 16)
+		oob := make([]byte, unix.CmsgSpace(4*4))
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(ctrl, buf, oob, unix.MSG_CMSG_CLOEXEC)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				stop <- struct{}{} // nsh closed its end: it exited or died
+				return
+			}
+			fds := parseRights(oob[:oobn])
+			if len(fds) == 0 {
+				continue
+			}
+			go h.serve(fds)
+		}
+	}()
+	if _, err := unix.Write(ctrl, []byte(helperReady)); err != nil {
+		return 0
+	}
+	<-stop
+	h.shutdown()
+	if pidfile != "" {
+		os.Remove(pidfile)
+	}
+	return 0
+}
+
+// helperFile is the name of the file that records helper pid of the
+// namespace of inode ino, in HelperDir.
+func helperFile(ino uint64, pid int) string {
+	return strconv.FormatUint(ino, 10) + "." + strconv.Itoa(pid)
+}
+
+// parseRights returns the descriptors passed in a control message.
+func parseRights(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if f, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds
+}
+
+// forkThread makes every fork of the helper, on a thread locked for the
+// helper's lifetime: a command's parent-death signal (SIGKILL) is sent
+// when the thread that forked it ends, which is then only when the helper
+// dies.
+func (h *helperd) forkThread() {
+	runtime.LockOSThread() // never unlocked
+	for fn := range h.forks {
+		fn()
+	}
+}
+
+// onForkThread runs fn on the fork thread and waits for it.
+func (h *helperd) onForkThread(fn func()) {
+	done := make(chan struct{})
+	h.forks <- func() { fn(); close(done) }
+	<-done
+}
+
+// shutdown kills the process group of every command still running, and
+// waits a little for them to be reaped, so that no command outlives nsh.
+func (h *helperd) shutdown() {
+	h.mu.Lock()
+	h.closing = true
+	var pids []int
+	for pid := range h.running {
+		unix.Kill(-pid, unix.SIGKILL)
+		pids = append(pids, pid)
+	}
+	h.mu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			h.mu.Lock()
+			left := h.running[pid]
+			h.mu.Unlock()
+			if !left {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// serve serves one request: fds holds its socket, then for a command run
+// to completion its standard input, output and error.
+func (h *helperd) serve(fds []int) {
+	conn := os.NewFile(uintptr(fds[0]), "request")
+	defer conn.Close()
+	enc := json.NewEncoder(conn)
+	dec := json.NewDecoder(conn)
+	stdio := fds[1:]
+	defer func() {
+		for _, fd := range stdio {
+			unix.Close(fd)
+		}
+	}()
+	var req helperRequest
+	if err := dec.Decode(&req); err != nil || len(req.Argv) == 0 {
+		return
+	}
+	if req.Pidfile != "" {
+		h.detach(req, enc)
+		return
+	}
+	if len(stdio) != 3 {
+		return
+	}
+	var pid, code int
+	var msg string
+	h.onForkThread(func() {
+		h.refreshEtc()
+		if h.warn != "" {
+			unix.Write(stdio[2], []byte(h.warn))
+		}
+		var path string
+		path, code, msg = h.lookPath(req.Argv[0], req.Env)
+		if msg != "" {
+			return
+		}
+		attr := &syscall.ProcAttr{
+			Dir:   req.Dir,
+			Env:   req.Env,
+			Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
+			Sys: &syscall.SysProcAttr{
+				Cloneflags: unix.CLONE_NEWNS,
+				Setpgid:    true,
+				Pdeathsig:  syscall.SIGKILL,
+			},
+		}
+		var err error
+		pid, err = syscall.ForkExec(path, req.Argv, attr)
+		if err != nil {
+			pid, code, msg = 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v\n", req.Argv[0], err)
+			return
+		}
+		h.mu.Lock()
+		if h.closing {
+			unix.Kill(-pid, unix.SIGKILL)
+		}
+		h.running[pid] = true
+		h.mu.Unlock()
+	})
+	if msg != "" {
+		unix.Write(stdio[2], []byte(msg))
+		enc.Encode(helperReply{Exited: true, Code: code})
+		return
+	}
+	for _, fd := range stdio {
+		unix.Close(fd)
+	}
+	stdio = nil
+	enc.Encode(helperReply{Pid: pid})
+	// A kill request, or the end of the socket (the client gave up),
+	// kills the group of a command not yet reaped.
+	go func() {
+		for {
+			var r helperRequest
+			err := dec.Decode(&r)
+			if err == nil && !r.Kill {
+				continue
+			}
+			h.mu.Lock()
+			if h.running[pid] {
+				unix.Kill(-pid, unix.SIGKILL)
+			}
+			h.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	code = h.reap(pid)
+	enc.Encode(helperReply{Exited: true, Code: code})
+}
+
+// reap waits for the command pid to exit and reaps it, and returns its
+// exit status. The process stays a zombie, and so its group ID stays
+// its own, until the helper has forgotten it under the lock: a kill of
+// its group can never reach another process that reused the ID.
+func (h *helperd) reap(pid int) int {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		break
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.running, pid)
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1
+		}
+		break
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// detach starts a detached command, as Start describes: in a session of
+// its own, reading /dev/null, its output appended to the log file, and
+// recorded in the pidfile before the helper answers. The helper stays
+// its parent, reaps it and sends its exit status when it ends.
+func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
+	fail := func(code int, format string, a ...any) {
+		enc.Encode(helperReply{Exited: true, Code: code, Msg: fmt.Sprintf(format, a...)})
+	}
+	log, err := os.OpenFile(req.Logfile, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		fail(exitSetup, "%sthe log file: %v", setupPrefix, err)
+		return
+	}
+	defer log.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		fail(exitSetup, "%sthe command: %v", setupPrefix, err)
+		return
+	}
+	defer null.Close()
+	var pid, code int
+	var msg string
+	h.onForkThread(func() {
+		h.refreshEtc()
+		if h.warn != "" {
+			log.WriteString(h.warn)
+		}
+		var path string
+		path, code, msg = h.lookPath(req.Argv[0], req.Env)
+		if msg != "" {
+			return
+		}
+		attr := &syscall.ProcAttr{
+			Dir:   req.Dir,
+			Env:   req.Env,
+			Files: []uintptr{null.Fd(), log.Fd(), log.Fd()},
+			Sys:   &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true},
+		}
+		var err error
+		pid, err = syscall.ForkExec(path, req.Argv, attr)
+		if err != nil {
+			pid, code, msg = 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v", req.Argv[0], err)
+		}
+	})
+	if msg != "" {
+		fail(code, "%s", strings.TrimSpace(msg))
+		return
+	}
+	// The process is not reaped before it is recorded: its start time
+	// can be read even if it has already exited.
+	st, err := readProcStat(pid)
+	if err == nil {
+		err = writePidfileOf(req.Pidfile, pid, st.start)
+	}
+	if err != nil {
+		unix.Kill(-pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		fail(exitSetup, "%sthe pidfile: %v", setupPrefix, err)
+		return
+	}
+	enc.Encode(helperReply{Pid: pid})
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			break
+		}
+	}
+	code = ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	enc.Encode(helperReply{Exited: true, Code: code})
+}
+
+// execCode is the exit status for a command that could not be executed.
+func execCode(err error) int {
+	if errors.Is(err, fs.ErrNotExist) {
+		return exitNotFound
+	}
+	return exitNotExecable
+}
+
+// lookPath finds file in the PATH of the command's environment env, as
+// the child would (see lookPath), and returns the message to write on
+// the command's standard error if it cannot. It runs on the fork thread,
+// the only one that touches the helper's environment.
+func (h *helperd) lookPath(file string, env []string) (string, int, string) {
+	old, had := os.LookupEnv("PATH")
+	path, set := "", false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path, set = v, true
+		}
+	}
+	if set {
+		os.Setenv("PATH", path)
+	} else {
+		os.Unsetenv("PATH")
+	}
+	p, code, err := lookPath(file)
+	if had {
+		os.Setenv("PATH", old)
+	} else {
+		os.Unsetenv("PATH")
+	}
+	if err != nil {
+		return "", code, fmt.Sprintf("nsh: exec %q: %v\n", file, err)
+	}
+	return p, 0, ""
+}
+
+// etcState describes /etc/netns/NAME and /etc, so that the helper binds
+// the files again when someone adds, removes or replaces one of them (a
+// file changed in place needs nothing: the bind shows its content).
+func etcState(name string) string {
+	if name == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range []string{filepath.Join(etcNetnsDir, name), "/etc"} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			b.WriteString("-;")
+			continue
+		}
+		fmt.Fprintf(&b, "%d:%d.%d:%d.%d;", st.Ino, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return b.String()
+}
+
+// boundEtc returns the entries of /etc that bindEtc binds for name.
+func boundEtc(name string) []string {
+	entries, err := os.ReadDir(filepath.Join(etcNetnsDir, name))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, filepath.Join("/etc", e.Name()))
+	}
+	return out
+}
+
+// refreshEtc binds the files of /etc/netns/NAME again if they changed
+// since they were bound, so that each command sees them as a child of
+// `ip netns exec` started now would. It runs on the fork thread.
+func (h *helperd) refreshEtc() {
+	if h.name == "" {
+		return
+	}
+	now := etcState(h.name)
+	if now == h.etc {
+		return
+	}
+	for i := len(h.bound) - 1; i >= 0; i-- {
+		// Undo every bind, stacked ones too.
+		for unix.Unmount(h.bound[i], unix.MNT_DETACH) == nil {
+		}
+	}
+	var warn strings.Builder
+	h.bound = boundEtc(h.name)
+	bindEtc(h.name, &warn)
+	h.warn, h.etc = warn.String(), now
+}
