@@ -174,7 +174,7 @@ func (h *helper) request(req helperRequest, files ...*os.File) (*os.File, error)
 	}
 	unix.Close(fds[1])
 	if err == nil {
-		err = json.NewEncoder(conn).Encode(req)
+		_, err = conn.Write(req.marshal())
 	}
 	if err != nil {
 		conn.Close()
@@ -192,6 +192,10 @@ func (h *helper) forget() {
 	helpers.Unlock()
 	h.stop()
 }
+
+// devNull is /dev/null, open for the standard input of commands that
+// have none.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
 
 // workDir is the directory commands start in: nsh's own, as for a child.
 func workDir() string {
@@ -228,7 +232,7 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 	if c.Stdin != nil {
 		inR, inW, err = os.Pipe()
 	} else {
-		inR, err = os.Open(os.DevNull)
+		inR, err = devNull()
 	}
 	if err != nil {
 		for _, f := range []*os.File{outR, outW, errR, errW} {
@@ -243,7 +247,9 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 	defer errR.Close()
 	req := helperRequest{Argv: c.Argv, Env: c.environ(os.Environ), Dir: workDir()}
 	conn, err := h.request(req, inR, outW, errW)
-	inR.Close()
+	if inW != nil {
+		inR.Close()
+	}
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -285,7 +291,7 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 		case <-ctx.Done():
 			if !killed {
 				killed = true
-				json.NewEncoder(conn).Encode(helperRequest{Kill: true})
+				conn.Write([]byte{1})
 			}
 		}
 	}

@@ -191,3 +191,15 @@ func gone(pid int) bool {
 	}
 	return false
 }
+
+// BenchmarkRunTrue measures Run of `true` in a namespace, through its
+// warm helper (tests/bench measures exec_in against ip netns exec).
+func BenchmarkRunTrue(b *testing.B) {
+	_, ns := newNamespace(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if res, err := Run(ctx, ns, Command("true")); err != nil || res.Code != 0 {
+			b.Fatalf("Run(true): %v %v", res, err)
+		}
+	}
+}

@@ -1,12 +1,15 @@
 package nsexec
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -32,23 +35,81 @@ const helperFd = 3
 // mounts are prepared; anything else is the reason it could not.
 const helperReady = "ready"
 
-// A helperRequest is what the client writes on a request's socket: the
-// command, and for a detached command (Start) its pidfile and log file.
-// A later request with only Kill set asks the helper to kill the
-// command's process group.
+// A helperRequest is what the client writes on a request's socket
+// (marshal): the command, and for a detached command (Start) its pidfile
+// and log file. After the request of a command run to completion, any
+// byte the client writes, or the end of the socket, asks the helper to
+// kill the command's process group.
 type helperRequest struct {
-	Argv    []string `json:"argv,omitempty"`
-	Env     []string `json:"env,omitempty"`
-	Dir     string   `json:"dir,omitempty"`
-	Pidfile string   `json:"pidfile,omitempty"`
-	Logfile string   `json:"logfile,omitempty"`
-	Kill    bool     `json:"kill,omitempty"`
+	Argv    []string
+	Env     []string
+	Dir     string
+	Pidfile string
+	Logfile string
 }
 
-// A helperReply is what the helper writes back: first the command's
-// process ID, or Exited with the status of a command that could not start
-// (Msg says why); then, once the command has been reaped, Exited with its
-// status.
+// marshal encodes the request: its length, then each field as a tag,
+// a length and the bytes (the environment is large, and JSON would cost
+// more than the rest of a request).
+func (r helperRequest) marshal() []byte {
+	b := make([]byte, 4, 4096)
+	put := func(tag byte, s string) {
+		b = append(b, tag)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
+	for _, a := range r.Argv {
+		put('a', a)
+	}
+	for _, e := range r.Env {
+		put('e', e)
+	}
+	put('d', r.Dir)
+	put('p', r.Pidfile)
+	put('l', r.Logfile)
+	binary.LittleEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// readRequest reads a request that marshal encoded.
+func readRequest(r io.Reader) (helperRequest, error) {
+	var req helperRequest
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return req, err
+	}
+	b := make([]byte, binary.LittleEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(r, b); err != nil {
+		return req, err
+	}
+	for len(b) >= 5 {
+		tag, l := b[0], binary.LittleEndian.Uint32(b[1:5])
+		if uint64(l) > uint64(len(b)-5) {
+			return req, errors.New("malformed request")
+		}
+		s := string(b[5 : 5+l])
+		b = b[5+l:]
+		switch tag {
+		case 'a':
+			req.Argv = append(req.Argv, s)
+		case 'e':
+			req.Env = append(req.Env, s)
+		case 'd':
+			req.Dir = s
+		case 'p':
+			req.Pidfile = s
+		case 'l':
+			req.Logfile = s
+		}
+	}
+	return req, nil
+}
+
+// A helperReply is what the helper writes back, as JSON: for a command
+// run to completion, Exited with its status once it has been reaped; for
+// a detached one, first its process ID, then Exited with its status. A
+// command that could not start has Exited at once (for a detached one,
+// Msg says why).
 type helperReply struct {
 	Pid    int    `json:"pid,omitempty"`
 	Exited bool   `json:"exited,omitempty"`
@@ -240,15 +301,14 @@ func (h *helperd) serve(fds []int) {
 	conn := os.NewFile(uintptr(fds[0]), "request")
 	defer conn.Close()
 	enc := json.NewEncoder(conn)
-	dec := json.NewDecoder(conn)
 	stdio := fds[1:]
 	defer func() {
 		for _, fd := range stdio {
 			unix.Close(fd)
 		}
 	}()
-	var req helperRequest
-	if err := dec.Decode(&req); err != nil || len(req.Argv) == 0 {
+	req, err := readRequest(conn)
+	if err != nil || len(req.Argv) == 0 {
 		return
 	}
 	if req.Pidfile != "" {
@@ -266,7 +326,7 @@ func (h *helperd) serve(fds []int) {
 			unix.Write(stdio[2], []byte(h.warn))
 		}
 		var path string
-		path, code, msg = h.lookPath(req.Argv[0], req.Env)
+		path, code, msg = lookPathEnv(req.Argv[0], req.Env)
 		if msg != "" {
 			return
 		}
@@ -302,14 +362,13 @@ func (h *helperd) serve(fds []int) {
 		unix.Close(fd)
 	}
 	stdio = nil
-	enc.Encode(helperReply{Pid: pid})
 	// A kill request, or the end of the socket (the client gave up),
 	// kills the group of a command not yet reaped.
 	go func() {
+		var b [1]byte
 		for {
-			var r helperRequest
-			err := dec.Decode(&r)
-			if err == nil && !r.Kill {
+			n, err := conn.Read(b[:])
+			if n == 0 && err == nil {
 				continue
 			}
 			h.mu.Lock()
@@ -387,7 +446,7 @@ func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
 			log.WriteString(h.warn)
 		}
 		var path string
-		path, code, msg = h.lookPath(req.Argv[0], req.Env)
+		path, code, msg = lookPathEnv(req.Argv[0], req.Env)
 		if msg != "" {
 			return
 		}
@@ -442,33 +501,66 @@ func execCode(err error) int {
 	return exitNotExecable
 }
 
-// lookPath finds file in the PATH of the command's environment env, as
-// the child would (see lookPath), and returns the message to write on
-// the command's standard error if it cannot. It runs on the fork thread,
-// the only one that touches the helper's environment.
-func (h *helperd) lookPath(file string, env []string) (string, int, string) {
-	old, had := os.LookupEnv("PATH")
+// lookPathEnv finds file as the child's lookPath would in the PATH of
+// the command's environment env, and returns the message to write on the
+// command's standard error if it cannot, with the exit status.
+func lookPathEnv(file string, env []string) (string, int, string) {
 	path, set := "", false
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path, set = v, true
 		}
 	}
-	if set {
-		os.Setenv("PATH", path)
-	} else {
-		os.Unsetenv("PATH")
+	if !set {
+		path = defaultPath
 	}
-	p, code, err := lookPath(file)
-	if had {
-		os.Setenv("PATH", old)
-	} else {
-		os.Unsetenv("PATH")
-	}
-	if err != nil {
+	fail := func(err error) (string, int, string) {
+		code := exitNotExecable
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			code = exitNotFound
+		}
 		return "", code, fmt.Sprintf("nsh: exec %q: %v\n", file, err)
 	}
-	return p, 0, ""
+	if strings.Contains(file, "/") {
+		if err := findExecutable(file); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fail(err)
+		}
+		return file, 0, ""
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			// execvp searches the working directory for an empty entry.
+			dir = "."
+		}
+		if p := filepath.Join(dir, file); findExecutable(p) == nil {
+			return p, 0, ""
+		}
+	}
+	return fail(exec.ErrNotFound)
+}
+
+// findExecutable reports why file cannot be executed, as os/exec's does.
+func findExecutable(file string) error {
+	d, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	m := d.Mode()
+	if m.IsDir() {
+		return syscall.EISDIR
+	}
+	err = unix.Faccessat(unix.AT_FDCWD, file, unix.X_OK, unix.AT_EACCESS)
+	if err == nil || (err != syscall.ENOSYS && err != syscall.EPERM) {
+		return err
+	}
+	if m&0o111 != 0 {
+		return nil
+	}
+	return fs.ErrPermission
 }
 
 // etcState describes /etc/netns/NAME and /etc, so that the helper binds
