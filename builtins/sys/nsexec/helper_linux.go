@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,12 +28,12 @@ import (
 // nsh.
 //
 // The client talks to it on a control socket (SOCK_SEQPACKET) whose other
-// end is the helper's descriptor 3: each request is one message carrying
-// descriptors, a socket of the request's own and, for Run, the command's
-// standard input, output and error, so that capture and input work as
-// they would with a child of nsh. The request itself, the command's
-// process ID, a request to kill its group and its exit status go over the
-// request's socket. nsh's end of the control socket is close-on-exec, so
+// end is the helper's descriptor 3: each request is one message, the
+// command (helperRequest) with descriptors: a socket of the request's own
+// and, for Run, the command's standard input, output and error, so that
+// capture and input work as they would with a child of nsh. A request to
+// kill the command's group, and its exit status (and for Start its
+// process ID first), go over the request's socket. nsh's end of the control socket is close-on-exec, so
 // that only nsh holds it: when nsh exits or dies the helper reads EOF,
 // kills the process group of every command still running, and exits.
 type helper struct {
@@ -162,10 +163,16 @@ func (h *helper) request(req helperRequest, files ...*os.File) (*os.File, error)
 	for _, f := range files {
 		rights = append(rights, int(f.Fd()))
 	}
+	// The request goes with the descriptors, unless it is too large for
+	// one message: then it follows on the request's socket.
+	msg, after := req.marshal(), []byte(nil)
+	if len(msg) > maxInline {
+		msg, after = []byte("S"), msg
+	}
 	rc, err := h.ctrl.SyscallConn()
 	if err == nil {
 		werr := rc.Write(func(fd uintptr) bool {
-			err = unix.Sendmsg(int(fd), []byte{0}, unix.UnixRights(rights...), nil, 0)
+			err = unix.Sendmsg(int(fd), msg, unix.UnixRights(rights...), nil, 0)
 			return err != unix.EAGAIN
 		})
 		if err == nil {
@@ -173,8 +180,8 @@ func (h *helper) request(req helperRequest, files ...*os.File) (*os.File, error)
 		}
 	}
 	unix.Close(fds[1])
-	if err == nil {
-		_, err = conn.Write(req.marshal())
+	if err == nil && after != nil {
+		_, err = conn.Write(after)
 	}
 	if err != nil {
 		conn.Close()
@@ -266,35 +273,20 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 			inW.Close()
 		}()
 	}
-	replies := make(chan helperReply, 2)
-	go func() {
-		dec := json.NewDecoder(conn)
-		for {
-			var r helperReply
-			if dec.Decode(&r) != nil {
-				close(replies)
-				return
-			}
-			replies <- r
-		}
-	}()
-	code, killed, gone := -1, false, false
-	for done := false; !done; {
-		select {
-		case r, ok := <-replies:
-			switch {
-			case !ok:
-				gone, done = true, true
-			case r.Exited:
-				code, done = r.Code, true
-			}
-		case <-ctx.Done():
-			if !killed {
-				killed = true
-				conn.Write([]byte{1})
-			}
-		}
+	// Cancelling ctx asks the helper to kill the command's group.
+	var killed atomic.Bool
+	stopKill := context.AfterFunc(ctx, func() {
+		killed.Store(true)
+		conn.Write([]byte{1})
+	})
+	code, gone := -1, false
+	var r helperReply
+	if json.NewDecoder(conn).Decode(&r) == nil && r.Exited {
+		code = r.Code
+	} else {
+		gone = true
 	}
+	stopKill()
 	// Output may be held open by a background process the command left
 	// behind: wait a little for its end, as exec.Cmd.WaitDelay does.
 	timer := time.NewTimer(waitDelay)
@@ -311,7 +303,7 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 	}
 	res := Result{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
 	switch {
-	case killed || (gone && ctx.Err() != nil):
+	case killed.Load() || (gone && ctx.Err() != nil):
 		return res, interrupted(ctx, c)
 	case gone:
 		return res, fmt.Errorf("failed to wait for %q: the helper process of %s died", c, p)

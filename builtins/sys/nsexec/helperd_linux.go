@@ -1,6 +1,7 @@
 package nsexec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -120,10 +121,6 @@ type helperReply struct {
 // helperd is the state of the helper process.
 type helperd struct {
 	name string // the namespace's name, for /etc/netns/NAME, or ""
-	// forks carries every fork to the one thread that makes them, so
-	// that the parent-death signal of the commands follows a thread that
-	// lives as long as the helper.
-	forks chan func()
 	// etc is the state of /etc/netns/NAME and /etc when the files were
 	// last bound, bound the entries /etc/ENTRY bound, and warnings what
 	// binding them said; all only for the fork thread.
@@ -160,7 +157,7 @@ func helperMain(args []string) int {
 	if _, err := join.Entered(); err != nil {
 		return fail("failed to prepare the user namespace: %v", err)
 	}
-	h := &helperd{name: *name, forks: make(chan func()), running: map[int]bool{}}
+	h := &helperd{name: *name, running: map[int]bool{}}
 	var warn strings.Builder
 	if err := setupMounts(*name, &warn); err != nil {
 		return fail("failed to prepare the mount namespace: %v", err)
@@ -184,15 +181,13 @@ func helperMain(args []string) int {
 			return fail("failed to prepare the helper: %v", err)
 		}
 	}
-	go h.forkThread()
-
 	// Ctrl-C at nsh's terminal is nsh's to handle (the helper is in a
 	// process group of its own anyway); SIGTERM is a request to stop.
 	// Signals are caught, not ignored, so that commands do not inherit
 	// an ignored disposition.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
-	stop := make(chan struct{}, 1)
+	stop := make(chan struct{}, 2)
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGTERM {
@@ -201,25 +196,7 @@ func helperMain(args []string) int {
 			}
 		}
 	}()
-	go func() {
-		buf := make([]byte, 16)
-		oob := make([]byte, unix.CmsgSpace(4*4))
-		for {
-			n, oobn, _, _, err := unix.Recvmsg(ctrl, buf, oob, unix.MSG_CMSG_CLOEXEC)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || n == 0 {
-				stop <- struct{}{} // nsh closed its end: it exited or died
-				return
-			}
-			fds := parseRights(oob[:oobn])
-			if len(fds) == 0 {
-				continue
-			}
-			go h.serve(fds)
-		}
-	}()
+	go h.forkThread(ctrl, stop)
 	if _, err := unix.Write(ctrl, []byte(helperReady)); err != nil {
 		return 0
 	}
@@ -252,23 +229,37 @@ func parseRights(oob []byte) []int {
 	return fds
 }
 
-// forkThread makes every fork of the helper, on a thread locked for the
-// helper's lifetime: a command's parent-death signal (SIGKILL) is sent
-// when the thread that forked it ends, which is then only when the helper
-// dies.
-func (h *helperd) forkThread() {
+// forkThread reads the requests on the control socket and makes every
+// fork of the helper, on a thread locked for the helper's lifetime: a
+// command's parent-death signal (SIGKILL) is sent when the thread that
+// forked it ends, which is then only when the helper dies. Reading and
+// forking on one thread saves a command the wake-up of another. When the
+// control socket ends (nsh exited or died), it asks for the helper to stop
+// and waits for its end.
+func (h *helperd) forkThread(ctrl int, stop chan<- struct{}) {
 	runtime.LockOSThread() // never unlocked
-	for fn := range h.forks {
-		fn()
+	buf := make([]byte, maxInline)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(ctrl, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			stop <- struct{}{}
+			select {} // the thread must outlive the commands it forked
+		}
+		fds := parseRights(oob[:oobn])
+		if len(fds) == 0 {
+			continue
+		}
+		h.serve(fds, buf[:n])
 	}
 }
 
-// onForkThread runs fn on the fork thread and waits for it.
-func (h *helperd) onForkThread(fn func()) {
-	done := make(chan struct{})
-	h.forks <- func() { fn(); close(done) }
-	<-done
-}
+// maxInline is the largest request sent with its descriptors on the
+// control socket; a larger one follows on the request's socket.
+const maxInline = 64 << 10
 
 // shutdown kills the process group of every command still running, and
 // waits a little for them to be reaped, so that no command outlives nsh.
@@ -295,32 +286,54 @@ func (h *helperd) shutdown() {
 	}
 }
 
-// serve serves one request: fds holds its socket, then for a command run
-// to completion its standard input, output and error.
-func (h *helperd) serve(fds []int) {
+// serve serves one request, on the fork thread, up to the fork: fds holds
+// its socket, then for a command run to completion its standard input,
+// output and error; msg is the request (see marshal), or "S" if it
+// follows on the socket. The rest is for a goroutine of its own.
+func (h *helperd) serve(fds []int, msg []byte) {
 	conn := os.NewFile(uintptr(fds[0]), "request")
-	defer conn.Close()
-	enc := json.NewEncoder(conn)
 	stdio := fds[1:]
-	defer func() {
+	done := func() {
 		for _, fd := range stdio {
-			unix.Close(fd)
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
-	}()
-	req, err := readRequest(conn)
+		conn.Close()
+	}
+	var req helperRequest
+	var err error
+	if string(msg) == "S" {
+		req, err = readRequest(conn)
+	} else {
+		req, err = readRequest(bytes.NewReader(msg))
+	}
 	if err != nil || len(req.Argv) == 0 {
+		done()
 		return
 	}
+	enc := json.NewEncoder(conn)
 	if req.Pidfile != "" {
-		h.detach(req, enc)
+		h.detach(req, conn, enc)
+		done()
 		return
 	}
 	if len(stdio) != 3 {
+		done()
 		return
 	}
-	var pid, code int
-	var msg string
-	h.onForkThread(func() {
+	pid, code, why := h.forkCmd(req, stdio)
+	go func() {
+		defer done()
+		h.finish(conn, enc, stdio, pid, code, why)
+	}()
+}
+
+// forkCmd forks a command run to completion, on the fork thread, and
+// returns its process ID, or the status and message of a command that
+// could not start.
+func (h *helperd) forkCmd(req helperRequest, stdio []int) (pid, code int, msg string) {
+	func() {
 		h.refreshEtc()
 		if h.warn != "" {
 			unix.Write(stdio[2], []byte(h.warn))
@@ -352,16 +365,22 @@ func (h *helperd) serve(fds []int) {
 		}
 		h.running[pid] = true
 		h.mu.Unlock()
-	})
+	}()
+	return pid, code, msg
+}
+
+// finish waits for the command that forkCmd started, and sends its
+// status; it writes msg first on its standard error if it did not start.
+func (h *helperd) finish(conn *os.File, enc *json.Encoder, stdio []int, pid, code int, msg string) {
 	if msg != "" {
 		unix.Write(stdio[2], []byte(msg))
 		enc.Encode(helperReply{Exited: true, Code: code})
 		return
 	}
-	for _, fd := range stdio {
+	for i, fd := range stdio {
 		unix.Close(fd)
+		stdio[i] = -1
 	}
-	stdio = nil
 	// A kill request, or the end of the socket (the client gave up),
 	// kills the group of a command not yet reaped.
 	go func() {
@@ -422,7 +441,7 @@ func (h *helperd) reap(pid int) int {
 // its own, reading /dev/null, its output appended to the log file, and
 // recorded in the pidfile before the helper answers. The helper stays
 // its parent, reaps it and sends its exit status when it ends.
-func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
+func (h *helperd) detach(req helperRequest, conn *os.File, enc *json.Encoder) {
 	fail := func(code int, format string, a ...any) {
 		enc.Encode(helperReply{Exited: true, Code: code, Msg: fmt.Sprintf(format, a...)})
 	}
@@ -440,7 +459,7 @@ func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
 	defer null.Close()
 	var pid, code int
 	var msg string
-	h.onForkThread(func() {
+	func() {
 		h.refreshEtc()
 		if h.warn != "" {
 			log.WriteString(h.warn)
@@ -461,7 +480,7 @@ func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
 		if err != nil {
 			pid, code, msg = 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v", req.Argv[0], err)
 		}
-	})
+	}()
 	if msg != "" {
 		fail(code, "%s", strings.TrimSpace(msg))
 		return
@@ -480,17 +499,26 @@ func (h *helperd) detach(req helperRequest, enc *json.Encoder) {
 		return
 	}
 	enc.Encode(helperReply{Pid: pid})
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-			break
+	// The request's socket stays open until the process is reaped.
+	c, err := unix.FcntlInt(conn.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	go func() {
+		conn := os.NewFile(uintptr(c), "request")
+		defer conn.Close()
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
 		}
-	}
-	code = ws.ExitStatus()
-	if ws.Signaled() {
-		code = 128 + int(ws.Signal())
-	}
-	enc.Encode(helperReply{Exited: true, Code: code})
+		code := ws.ExitStatus()
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		json.NewEncoder(conn).Encode(helperReply{Exited: true, Code: code})
+	}()
 }
 
 // execCode is the exit status for a command that could not be executed.
