@@ -206,11 +206,23 @@ var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNu
 
 // workDir is the directory commands start in: nsh's own, as for a child.
 func workDir() string {
-	d, err := os.Getwd()
+	d, err := unix.Getwd()
 	if err != nil {
 		return ""
 	}
 	return d
+}
+
+// capturePipe returns a pipe for a command's output: the read end for
+// nsh's poller, the write end, to pass to the helper, left blocking, as a
+// command expects, and never registered with the poller.
+func capturePipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, err
+	}
+	unix.SetNonblock(p[0], true)
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 // runHelper runs c in the netns p through its helper, as runAt does
@@ -225,11 +237,11 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 	}
 	stdout := &capBuffer{max: MaxOutput}
 	stderr := &capBuffer{max: MaxOutput}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := capturePipe()
 	if err != nil {
 		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := capturePipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
