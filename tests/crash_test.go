@@ -171,10 +171,11 @@ func TestSIGKILLKillsExecIn(t *testing.T) {
 			session, n := uniq("t"), uniq("x")
 			dir := t.TempDir()
 			shPid, bgPid := filepath.Join(dir, "sh"), filepath.Join(dir, "bg")
+			helperPid, netnsFile := filepath.Join(dir, "helper"), filepath.Join(dir, "netns")
 			script := writeLab(t, "execkill", fmt.Sprintf(`
 n = netns(%q)
-exec_in(%s, ["sh", "-c", "echo $$ > %s; sleep 600 & echo $! > %s; wait"])
-`, n, where, shPid, bgPid))
+exec_in(%s, ["sh", "-c", "readlink /proc/self/ns/net > %s; echo $PPID > %s; echo $$ > %s; sleep 600 & echo $! > %s; wait"])
+`, n, where, netnsFile, helperPid, shPid, bgPid))
 			cmd, out := startNsh(t, "run", script, "--sandbox", "--session", session)
 			readPid := func(file string) int {
 				var pid int
@@ -195,6 +196,16 @@ exec_in(%s, ["sh", "-c", "echo $$ > %s; sleep 600 & echo $! > %s; wait"])
 			}
 			if r := nsh(t, "down", "--session", session); r.code != 0 {
 				t.Fatalf("down: %s", r)
+			}
+			if pid := readPid(helperPid); !waitGone(pid) {
+				t.Errorf("the helper of exec_in (pid %d) survived nsh's SIGKILL and down", pid)
+			}
+			if b, _ := os.ReadFile(netnsFile); len(b) == 0 {
+				t.Errorf("the command did not record its namespace")
+			} else {
+				if left := processesIn(strings.TrimSpace(string(b))); len(left) > 0 {
+					t.Errorf("processes %v still in the namespace of exec_in after down", left)
+				}
 			}
 			assertClean(t, before)
 		})

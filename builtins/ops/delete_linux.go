@@ -65,6 +65,9 @@ func (o *NetnsDel) Apply(k kernel.Kernel) error {
 		return fmt.Errorf("failed to delete namespace %q: %w", o.Name, kernel.ErrNoNamespace)
 	}
 	peers := outerPeers(k, o.Name)
+	if err := stopHelpers(k, o.Name); err != nil {
+		return failed(fmt.Sprintf("delete namespace %q", o.Name), err)
+	}
 	if err := k.DeleteNamed(o.Name, o.Pin); err != nil {
 		if errors.Is(err, kernel.ErrReplaced) {
 			return fmt.Errorf("failed to delete namespace %q: %w (someone deleted it and made another one)", o.Name, err)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/nshlab/nsh/builtins/sys/kernel"
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 	"github.com/vishvananda/netlink"
 )
 
@@ -78,7 +80,25 @@ func (o *NetnsAdd) Apply(k kernel.Kernel) error {
 
 // Revert implements Op.
 func (o *NetnsAdd) Revert(k kernel.Kernel) error {
+	if err := stopHelpers(k, o.Name); err != nil {
+		return failed(fmt.Sprintf("delete namespace %q", o.Name), err)
+	}
 	return o.reverted(k, k.DeleteNamed(o.Name, o.Pin))
+}
+
+// stopHelpers stops the warm helper processes that run commands in the
+// named namespaces (nsexec.StopHelpers), of this nsh or of another, before
+// they are deleted: a process in a namespace keeps it alive, and with it
+// the other ends of its veths. A model runs no helpers.
+func stopHelpers(k kernel.Kernel, names ...string) error {
+	if kernel.RunsNothing(k.Host()) {
+		return nil
+	}
+	paths := make([]string, len(names))
+	for i, name := range names {
+		paths[i] = filepath.Join(kernel.NetnsRunDir, name)
+	}
+	return nsexec.StopHelpers(paths...)
 }
 
 // reverted turns the outcome of deleting the namespace into Revert's.
@@ -113,6 +133,12 @@ func RevertAll(k kernel.Kernel, list []Op) []error {
 			continue
 		}
 		errs[i] = op.Revert(k)
+	}
+	if err := stopHelpers(k, names...); err != nil {
+		for _, i := range idx {
+			errs[i] = failed(fmt.Sprintf("delete namespace %q", list[i].(*NetnsAdd).Name), err)
+		}
+		return errs
 	}
 	for j, err := range k.DeleteNamedAll(names, pins) {
 		i := idx[j]

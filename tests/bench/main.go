@@ -10,7 +10,7 @@
 //
 //	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,ipn,floor] [-count 1]
 //	                          [-nsh PATH] [-profile-n 1000] [-cpuprofile F]
-//	                          [-allpairs 50,100] [-ipv6cost 1000]
+//	                          [-allpairs 50,100] [-ipv6cost 1000] [-exec 200]
 //
 // Then it checks all pairs of a star (allpairs_linux.go): nsh's pingall()
 // against a loop of `ip netns exec … ping -c1` and Mininet's pingAll,
@@ -50,9 +50,13 @@ const innerEnv = "NSHBENCH_INNER"
 // ipv6Sizes are the sizes of -ipv6cost.
 var ipv6Sizes []int
 
+// execK is the number of calls of -exec.
+var execK int
+
 func main() {
 	ns := flag.String("n", "50,200,1000", "lab sizes, comma-separated (empty: no build ways)")
 	ipv6 := flag.String("ipv6cost", "", "star sizes at which to measure what a finished lab costs with and without IPv6, comma-separated (empty: none)")
+	flag.IntVar(&execK, "exec", 200, "calls of `true` in a namespace for the exec ways (nsh exec_in, ip netns exec, nsenter; exec_linux.go); 0: none")
 	allPairs := flag.String("allpairs", "50,100", "star sizes for the all-pairs ways (pingall, ping loop, Mininet), comma-separated (empty: none)")
 	ways := flag.String("ways", "nsh,ip,ipn,floor", "ways to build the lab, comma-separated: nsh, ip (the tutorials' ip netns exec), ipn (ip -n), floor")
 	count := flag.Int("count", 1, "runs of each way at each size; the median is reported")
@@ -204,6 +208,18 @@ func bench(r *runner, sizes, pairSizes []int, wayList []string, count int, nshPa
 		pairs = append(pairs, res)
 	}
 	pairsOK := printAllPairs(pairs)
+	var ex *execResult
+	if execK > 0 {
+		res, err := r.execCalls(execK)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: exec: %v\n", err)
+			failed = true
+			r.reg.cleanupLabs()
+		} else {
+			ex = &res
+		}
+	}
+	execOK := printExec(ex)
 	var costs []ipv6CostResult
 	for _, n := range ipv6Sizes {
 		res, err := r.ipv6Cost(n)
@@ -241,7 +257,7 @@ func bench(r *runner, sizes, pairSizes []int, wayList []string, count int, nshPa
 			printProfile(pr)
 		}
 	}
-	if !printTargets(results, runs, pr) || !pairsOK || failed {
+	if !printTargets(results, runs, pr) || !pairsOK || !execOK || failed {
 		return 1
 	}
 	return 0

@@ -64,6 +64,9 @@ func Init() {
 	if len(os.Args) == 3 && os.Args[1] == initArg {
 		os.Exit(containerInit(os.Args[2]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == helperArg {
+		os.Exit(helperMain(os.Args[2:]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != childArg {
 		return
 	}

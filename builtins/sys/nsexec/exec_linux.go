@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -87,8 +86,16 @@ func (p netnsPlace) flags() []string {
 // that cannot be started, or that was killed because ctx was cancelled or
 // its deadline passed; in that case the whole process group is killed
 // with SIGKILL, and the output so far is returned with the error.
+//
+// The command is forked by the warm helper of ns (see helper), started on
+// the first use of ns and kept until StopHelpers or until nsh exits: the
+// command runs as it would as a child of `ip netns exec`, and if nsh dies
+// its process group is killed.
 func Run(ctx context.Context, ns kernel.Namespace, c Cmd) (Result, error) {
-	return runAt(ctx, netnsPlace{ns}, c)
+	if len(c.Argv) == 0 {
+		return Result{}, errors.New("failed to run a command: the command is empty")
+	}
+	return runHelper(ctx, netnsPlace{ns}, c)
 }
 
 // runAt runs c in p as Run says.
@@ -209,14 +216,14 @@ func exitCode(ps *os.ProcessState) int {
 
 // Start starts c in ns as a detached process that outlives nsh: it runs in
 // a new session, reads /dev/null and appends its output to logfile. The
-// process records itself in pidfile as "PID STARTTIME\n" before it execs
-// the command, so that Stop, Running and Wait can find it from any
-// process, even if nsh dies right after forking it. Start returns once the
-// pidfile is written, or with an error if the process failed before that
-// (for example because the command was not found). While nsh runs, it
-// reaps the process when it exits and records its exit status in
-// pidfile.exit, for ExitCode; Start removes an old one. It is an error if
-// pidfile already records a running process.
+// warm helper of ns (see helper) forks it and records it in pidfile as
+// "PID STARTTIME\n" before anything else, so that Stop, Running and Wait
+// can find it from any process, even if nsh dies right after. Start
+// returns once the pidfile is written, or with an error if the process
+// could not start (for example because the command was not found). While
+// nsh runs, the helper reaps the process when it exits and nsh records its
+// exit status in pidfile.exit, for ExitCode; Start removes an old one. It
+// is an error if pidfile already records a running process.
 func Start(ns kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err error) {
 	if len(c.Argv) == 0 {
 		return 0, errors.New("failed to start a command: the command is empty")
@@ -239,55 +246,20 @@ func Start(ns kernel.Namespace, c Cmd, pidfile, logfile string) (pid int, err er
 		}
 	}
 
-	// The child writes to r until it has recorded itself in the pidfile
-	// and turned its output to the log file, or has failed.
-	r, w, err := os.Pipe()
+	pid, exit, err := startHelperCmd(ns, c, pidfile, logfile)
 	if err != nil {
-		return 0, fmt.Errorf("failed to start %q: %w", c, err)
+		return 0, err
 	}
-	defer r.Close()
-	cmd := exec.Command(selfExe)
-	cmd.Args = childArgs(netnsPlace{ns}, pidfile, logfile, c.Argv)
-	cmd.Env = c.environ(os.Environ)
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true}
-	err = ns.Do(cmd.Start)
-	w.Close()
-	if err != nil {
-		return 0, fmt.Errorf("failed to start %q in namespace %q: %w", c, ns.Name(), err)
-	}
-	pid = cmd.Process.Pid
-	record := make(chan bool, 1) // whether to record the exit status
 	exited := make(chan struct{})
 	reapers.Store(pidfile, exited)
 	go func() {
-		cmd.Wait()
-		if <-record {
-			recordExit(pidfile, pid, exitCode(cmd.ProcessState))
+		if code, ok := <-exit; ok {
+			recordExit(pidfile, pid, code)
 		}
 		reapers.CompareAndDelete(pidfile, exited)
 		close(exited)
 	}()
-
-	msg := &capBuffer{max: 64 << 10}
-	r.SetReadDeadline(time.Now().Add(startTimeout))
-	_, rerr := io.Copy(msg, r)
-	if p, _, err := readPidfile(pidfile); err == nil && p == pid {
-		record <- true
-		return pid, nil
-	}
-	record <- false
-	if rerr != nil {
-		unix.Kill(-pid, unix.SIGKILL)
-		<-exited
-		return 0, fmt.Errorf("failed to start %q: the process did not start within %v", c, startTimeout)
-	}
-	<-exited
-	why := strings.TrimSpace(strings.TrimPrefix(msg.String(), "nsh: "))
-	if why == "" {
-		why = cmd.ProcessState.String()
-	}
-	return 0, fmt.Errorf("failed to start %q: %s", c, why)
+	return pid, nil
 }
 
 // reapers maps the pidfile of each process that this nsh started and has

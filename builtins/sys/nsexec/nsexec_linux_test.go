@@ -72,10 +72,10 @@ func threadExec() {
 	os.Exit(1)
 }
 
-func needRoot(t *testing.T) { kerneltest.NeedRoot(t) }
+func needRoot(t testing.TB) { kerneltest.NeedRoot(t) }
 
 // newNamespace creates a named namespace that is deleted when the test ends.
-func newNamespace(t *testing.T) (*kernel.Linux, kernel.Namespace) {
+func newNamespace(t testing.TB) (*kernel.Linux, kernel.Namespace) {
 	t.Helper()
 	return kerneltest.Namespace(t, false)
 }
