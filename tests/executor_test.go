@@ -229,3 +229,29 @@ func TestExecutorSIGKILL(t *testing.T) {
 		})
 	}
 }
+
+// TestExecutorWithProcess checks that nothing is deferred while a process
+// the script started may be running: it watches the kernel as the script
+// goes on, so a link brought up after it started must be up before the
+// script waits for it.
+func TestExecutorWithProcess(t *testing.T) {
+	requireRoot(t)
+	before := snapshot(t)
+	prefix := uniq("xp")
+	session := uniq("t")
+	script := writeLab(t, "watched", lab(`
+a = netns("{P}a")
+v, w = veth("v0", "w0", ns=a)
+p = spawn(a, ["sh", "-c", "for i in $(seq 200); do ip -o link show v0 | grep -q ',UP' && exit 0; sleep 0.05; done; exit 1"])
+v.up()
+r = p.wait(timeout=30)
+if r.code != 0:
+    fail("the process never saw v0 up: it was deferred past the wait")
+`, map[string]string{"P": prefix}))
+	r := nsh(t, "run", script, "--sandbox", "--rm", "--session", session)
+	if r.code != 0 {
+		t.Errorf("%s", r)
+		nsh(t, "down", "--session", session)
+	}
+	assertClean(t, before)
+}

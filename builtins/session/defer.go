@@ -70,11 +70,24 @@ func linkKey(ns, name string) string {
 // link up, outside Atomic, on state no other session shares.
 func (s *Session) deferrable(op ops.Op) bool {
 	ls, ok := op.(*ops.LinkSet)
-	if !ok || ls.Attr != "up" || ls.Value != "true" || s.atomic > 0 {
+	if !ok || ls.Attr != "up" || ls.Value != "true" || s.atomic > 0 || s.watched() {
 		return false
 	}
 	_, key := s.sharedKey(op)
 	return key == ""
+}
+
+// watched reports whether a process the session started may be running:
+// it watches the kernel while the script goes on, so an up deferred then
+// could be seen late, and nothing is deferred.
+func (s *Session) watched() bool { return s.procs }
+
+// noteProcess sets procs (see watched) if op starts a process.
+func (s *Session) noteProcess(op ops.Op) {
+	switch op.(type) {
+	case *ops.ProcSpawn, *ops.ContainerAdd:
+		s.procs = true
+	}
 }
 
 // ApplyAt is Apply for a builtin called at pos (FILE.star:LINE:COL) named

@@ -90,6 +90,9 @@ type Session struct {
 	pending []*pendingOp
 	masters map[string]string
 	atomic  int
+	// procs is set once the session may have a process running (see
+	// watched).
+	procs bool
 }
 
 // Dir returns the directory of a session.
@@ -206,10 +209,14 @@ func Open(o Options) (*Session, error) {
 }
 
 // recall tells the kernel, in journal order, what the reverts of earlier
-// processes learned (ops.Recaller), so that this one knows it too.
+// processes learned (ops.Recaller), so that this one knows it too, and
+// notes whether a process the session started may be running (watched).
 func (s *Session) recall() {
 	for _, st := range s.j.steps {
 		for _, e := range st.Entries {
+			if e.Live() {
+				s.noteProcess(e.Op)
+			}
 			if r, ok := e.Op.(ops.Recaller); ok && e.State == Undone {
 				r.Recall(s.K)
 			}
@@ -314,6 +321,7 @@ func (s *Session) applyLocked(op ops.Op) error {
 	if s.explain != nil {
 		s.explain(op.Explain(s.j.meta.Sandbox))
 	}
+	s.noteProcess(op) // from its intent on: it may be running
 	if aerr := op.Apply(s.K); aerr != nil {
 		if err := s.j.mark(e, Failed); err != nil {
 			return errors.Join(aerr, err)
