@@ -211,6 +211,9 @@ func containerBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	}
 
 	// A plan runs nothing: its pidfile is named where a run's is.
+	if err := env.Barrier(); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(env.Session.RunDir, "ctr")
 	if _, model := env.kern().(ops.ContainerModel); !model {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -165,6 +165,37 @@ func (e *Env) apply(op ops.Op) error {
 	return e.Session.Apply(op)
 }
 
+// applyAt is apply for a builtin (fn) whose call the thread is in: the
+// session may defer applying op to the next barrier (Barrier), and then
+// reports a failure at this call's position.
+func (e *Env) applyAt(thread *starlark.Thread, fn string, op ops.Op) error {
+	if err := e.mayChange(op); err != nil {
+		return err
+	}
+	return e.Session.ApplyAt(op, thread.CallFrame(1).Pos.String(), fn)
+}
+
+// observe returns a namespace of the kernel to read or to run something
+// in, after a barrier (see Barrier).
+func (e *Env) observe(name string) (kernel.Namespace, error) {
+	if err := e.Barrier(); err != nil {
+		return nil, err
+	}
+	return e.kern().Namespace(name)
+}
+
+// Barrier applies what the session has deferred (session.Flush), so that
+// what comes next sees everything the script did before it. Every builtin
+// that reads or observes the kernel calls it first: probes, exec_in,
+// spawn, serve, containers, lookups and attribute reads; so do a run at
+// the script's end and the REPL at a statement's end.
+func (e *Env) Barrier() error {
+	if e == nil || e.Session == nil {
+		return nil
+	}
+	return e.Session.Flush()
+}
+
 // mayChange refuses an operation that changes a namespace another session
 // made (a link in it, an address, a route, a sysctl, a rule), or a link
 // another session made in host. Creating a namespace, and starting a

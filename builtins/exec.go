@@ -88,7 +88,7 @@ func execCommon(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if in != nil {
 		c.Stdin = []byte(*in)
 	}
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +188,9 @@ func (e *Env) spawn(nsName string, argv []string, extra map[string]string) (*Pro
 // spawnIn starts a process in the network namespace nsName, or, with a
 // container, in all the container's namespaces.
 func (e *Env) spawnIn(nsName string, ctr *ops.ContainerAdd, argv []string, extra map[string]string) (*Process, error) {
+	if err := e.Barrier(); err != nil { // the process sees what came before
+		return nil, err
+	}
 	dir := filepath.Join(e.Session.Dir, "proc")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
@@ -364,7 +367,7 @@ func pingBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +440,7 @@ func connectBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if s != nil {
 		data = []byte(*s)
 	}
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +489,7 @@ func serveBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		}
 		argv = probe.ServeSinkArgv(addr)
 	}
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return nil, err
 	}

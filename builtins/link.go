@@ -187,7 +187,8 @@ func linkSetState(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, err
 	}
-	if err := l.set(env, "up", up); err != nil {
+	op := &ops.LinkSet{NS: l.ns, Name: l.name, Attr: "up", Value: up}
+	if err := env.applyAt(thread, b.Name(), op); err != nil {
 		return nil, err
 	}
 	return l, nil

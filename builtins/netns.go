@@ -110,6 +110,9 @@ func netnsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 }
 
 func (e *Env) ns(name string) (kernel.Namespace, kernel.Netlink, error) {
+	if err := e.Barrier(); err != nil {
+		return nil, nil, err
+	}
 	ns, err := e.kern().Namespace(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("namespace %q: %w", name, err)

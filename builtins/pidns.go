@@ -37,6 +37,9 @@ func netnsOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 
 // netnsOfPid returns the namespace of process pid, which must have a name.
 func (e *Env) netnsOfPid(pid int) (*Netns, error) {
+	if err := e.Barrier(); err != nil {
+		return nil, err
+	}
 	name, err := e.kern().NameOfPid(pid)
 	if err != nil {
 		return nil, fmt.Errorf("netns_of(%d): %w; nsh works in host and in the namespaces of /run/netns (give one a name with ip netns attach NAME %d)", pid, err, pid)

@@ -37,6 +37,9 @@ func pingallBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	nss := make([]kernel.Namespace, len(names))
 	addrs := make([][]probe.NodeAddr, len(names))
+	if err := env.Barrier(); err != nil {
+		return nil, err
+	}
 	for i, name := range names {
 		if nss[i], err = env.kern().Namespace(name); err != nil {
 			return nil, fmt.Errorf("pingall: %s: %w", nsLabel(name), err)

@@ -408,7 +408,7 @@ func checkForwarding(thread *starlark.Thread, nsName, family string) {
 }
 
 func forwardingProblem(env *Env, nsName, family string) string {
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return ""
 	}

@@ -44,7 +44,7 @@ func throughputBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	kns, err := env.kern().Namespace(nsName)
+	kns, err := env.observe(nsName)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nshlab/nsh/builtins/session"
 	"go.starlark.net/starlark"
 )
 
@@ -38,6 +39,12 @@ const starlarkMaxDepth = 100_000
 // formatError is FormatError without the hint, with the message replaced
 // by override if not empty.
 func formatError(err error, override string) string {
+	// An operation the session deferred failed at a barrier: the error
+	// is at the position of the builtin that asked for it.
+	var de *session.DeferredError
+	if errors.As(err, &de) && override == "" {
+		return de.Error()
+	}
 	var ee *starlark.EvalError
 	if !errors.As(err, &ee) {
 		if override != "" {

@@ -99,6 +99,11 @@ func (in *Interp) ExecFile(thread *starlark.Thread, path string) (starlark.Strin
 	in.modules[abs] = m
 	m.globals, m.err = starlark.ExecFileOptions(FileOptions, thread, path, src, in.Predeclared)
 	m.loading = false
+	if m.err == nil {
+		// The script's end is a barrier: what the session deferred is
+		// applied, and a failure is the script's (at its own line).
+		m.err = in.Env.Barrier()
+	}
 	return m.globals, m.err
 }
 

@@ -82,6 +82,17 @@ type Session struct {
 	explain func([]string)
 	warn    func(string)
 	trace   *trace
+
+	// The deferring executor (defer.go): operations journaled but not
+	// yet applied, the masters that links were given since the last
+	// barrier, and how deep in Atomic the session is (nothing is
+	// deferred there).
+	pending []*pendingOp
+	masters map[string]string
+	atomic  int
+	// procs is set once the session may have a process running (see
+	// watched).
+	procs bool
 }
 
 // Dir returns the directory of a session.
@@ -198,10 +209,14 @@ func Open(o Options) (*Session, error) {
 }
 
 // recall tells the kernel, in journal order, what the reverts of earlier
-// processes learned (ops.Recaller), so that this one knows it too.
+// processes learned (ops.Recaller), so that this one knows it too, and
+// notes whether a process the session started may be running (watched).
 func (s *Session) recall() {
 	for _, st := range s.j.steps {
 		for _, e := range st.Entries {
+			if e.Live() {
+				s.noteProcess(e.Op)
+			}
 			if r, ok := e.Op.(ops.Recaller); ok && e.State == Undone {
 				r.Recall(s.K)
 			}
@@ -255,17 +270,36 @@ func (s *Session) StartStep(name, pos string) {
 func (s *Session) Apply(op ops.Op) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil {
-		name := s.stepName
-		if name == "" {
-			name = "step"
-		}
-		st, err := s.j.newStep(name, s.stepPos)
-		if err != nil {
-			return err
-		}
-		s.cur = st
-		s.mine = append(s.mine, st)
+	return s.applyLocked(op)
+}
+
+// openStep opens the step that the next operation belongs to, if it is
+// not open yet.
+func (s *Session) openStep() error {
+	if s.cur != nil {
+		return nil
+	}
+	name := s.stepName
+	if name == "" {
+		name = "step"
+	}
+	st, err := s.j.newStep(name, s.stepPos)
+	if err != nil {
+		return err
+	}
+	s.cur = st
+	s.mine = append(s.mine, st)
+	return nil
+}
+
+// applyLocked is Apply with the session's mutex held. The deferred
+// operations that op depends on are applied first (see settle).
+func (s *Session) applyLocked(op ops.Op) error {
+	if err := s.settle(op); err != nil {
+		return err
+	}
+	if err := s.openStep(); err != nil {
+		return err
 	}
 	if sh, key := s.sharedKey(op); key != "" {
 		// Other sessions may hold the same state: learn what they saw
@@ -287,6 +321,7 @@ func (s *Session) Apply(op ops.Op) error {
 	if s.explain != nil {
 		s.explain(op.Explain(s.j.meta.Sandbox))
 	}
+	s.noteProcess(op) // from its intent on: it may be running
 	if aerr := op.Apply(s.K); aerr != nil {
 		if err := s.j.mark(e, Failed); err != nil {
 			return errors.Join(aerr, err)
@@ -327,8 +362,12 @@ func (s *Session) Note(x ops.Explainer) {
 func (s *Session) Atomic(fn func() error) error {
 	s.mu.Lock()
 	first := s.j.nextID
+	s.atomic++
 	s.mu.Unlock()
 	err := fn()
+	s.mu.Lock()
+	s.atomic--
+	s.mu.Unlock()
 	if err == nil {
 		return nil
 	}
@@ -369,6 +408,9 @@ func liveSteps(all []*Step) []*Step {
 func (s *Session) Undo(n int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.flushLocked(nil); err != nil {
+		return 0, err
+	}
 	live := s.undoable()
 	if n > len(live) {
 		n = len(live)
@@ -401,6 +443,9 @@ var ErrBeforeMark = errors.New("the steps to undo reach before the mark")
 func (s *Session) UndoSince(mark, n int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.flushLocked(nil); err != nil {
+		return 0, err
+	}
 	if mark < 0 || mark > len(s.mine) {
 		mark = len(s.mine)
 	}
@@ -420,7 +465,7 @@ func (s *Session) Rollback() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cur = nil
-	err := s.revert(s.mine)
+	err := errors.Join(s.dropPending(), s.revert(s.mine))
 	s.mine = nil
 	return err
 }
@@ -443,7 +488,7 @@ func (s *Session) RevertSince(mark int) error {
 	if mark < 0 || mark > len(s.mine) {
 		mark = len(s.mine)
 	}
-	err := s.revert(s.mine[mark:])
+	err := errors.Join(s.dropPending(), s.revert(s.mine[mark:]))
 	s.mine = s.mine[:mark]
 	return err
 }
@@ -452,7 +497,7 @@ func (s *Session) RevertSince(mark int) error {
 // directory if everything was reverted.
 func (s *Session) Down() error {
 	s.mu.Lock()
-	err := s.revert(s.j.steps)
+	err := errors.Join(s.dropPending(), s.revert(s.j.steps))
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -710,6 +755,17 @@ func (s *Session) unlock() {
 func (s *Session) Close() error {
 	if s.lock == nil {
 		return nil
+	}
+	var ferr error
+	if s.j != nil {
+		// The script's end is a barrier (see Flush); a run and the REPL
+		// flush before, to report a failure as the script's.
+		s.mu.Lock()
+		ferr = s.flushLocked(nil)
+		s.mu.Unlock()
+	}
+	if ferr != nil {
+		s.warn(ferr.Error())
 	}
 	if s.j != nil && s.Empty() {
 		return s.remove()

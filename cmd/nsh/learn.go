@@ -721,6 +721,9 @@ func (l *learner) runSolution(k int, echo bool, between func(stmt string) error)
 		} else {
 			err = starlark.ExecREPLChunk(one, thread, l.globals)
 		}
+		if err == nil {
+			err = l.in.Env.Barrier() // a statement's end
+		}
 		if err != nil {
 			return fmt.Errorf("the solution of task %d failed:\n%s", k+1, interp.FormatError(err))
 		}

@@ -420,6 +420,10 @@ func (r *repl) exec(f *syntax.File, text string, start int) bool {
 	} else {
 		err = starlark.ExecREPLChunk(f, thread, r.globals)
 	}
+	if err == nil {
+		// A statement's end is a barrier (builtins.Env.Barrier).
+		err = r.in.Env.Barrier()
+	}
 	if err != nil {
 		msg := interp.FormatError(err)
 		r.mu.Lock()
