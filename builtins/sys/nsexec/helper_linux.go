@@ -1,18 +1,17 @@
 package nsexec
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -152,17 +151,23 @@ func (h *helper) stop() {
 
 // request sends a request with the descriptors files to the helper, and
 // returns the request's socket.
-func (h *helper) request(req helperRequest, files ...*os.File) (*os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+func (h *helper) request(req helperRequest, files ...int) (*os.File, error) {
+	fd, err := h.requestFd(req, files...)
 	if err != nil {
 		return nil, err
 	}
-	unix.SetNonblock(fds[0], true)
-	conn := os.NewFile(uintptr(fds[0]), "request")
-	rights := []int{fds[1]}
-	for _, f := range files {
-		rights = append(rights, int(f.Fd()))
+	return os.NewFile(uintptr(fd), "request"), nil
+}
+
+// requestFd is request, returning the request's socket as a descriptor,
+// non-blocking and close-on-exec, for the caller to close.
+func (h *helper) requestFd(req helperRequest, files ...int) (int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
 	}
+	unix.SetNonblock(fds[0], true) // the helper's end stays blocking
+	rights := append([]int{fds[1]}, files...)
 	// The request goes with the descriptors, unless it is too large for
 	// one message: then it follows on the request's socket.
 	msg, after := req.marshal(), []byte(nil)
@@ -181,13 +186,30 @@ func (h *helper) request(req helperRequest, files ...*os.File) (*os.File, error)
 	}
 	unix.Close(fds[1])
 	if err == nil && after != nil {
-		_, err = conn.Write(after)
+		err = writeAll(fds[0], after)
 	}
 	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("the helper is gone: %w", err)
+		unix.Close(fds[0])
+		return -1, fmt.Errorf("the helper is gone: %w", err)
 	}
-	return conn, nil
+	return fds[0], nil
+}
+
+// writeAll writes b to the non-blocking descriptor fd, waiting for room.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		switch {
+		case err == unix.EAGAIN:
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, -1)
+		case err == unix.EINTR:
+		case err != nil:
+			return err
+		default:
+			b = b[n:]
+		}
+	}
+	return nil
 }
 
 // forget drops h from the registry if it is still there.
@@ -213,16 +235,25 @@ func workDir() string {
 	return d
 }
 
-// capturePipe returns a pipe for a command's output: the read end for
-// nsh's poller, the write end, to pass to the helper, left blocking, as a
-// command expects, and never registered with the poller.
-func capturePipe() (r, w *os.File, err error) {
+// capturePipe returns a pipe for a command's output: the read end,
+// non-blocking, for collect to poll, and the write end, to pass to the
+// helper, left blocking, as a command expects. Both are close-on-exec.
+func capturePipe() (r, w int, err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return nil, nil, err
+		return -1, -1, err
 	}
 	unix.SetNonblock(p[0], true)
-	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
+	return p[0], p[1], nil
+}
+
+// closeAll closes the descriptors fds that are open (not negative).
+func closeAll(fds ...int) {
+	for _, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // runHelper runs c in the netns p through its helper, as runAt does
@@ -235,87 +266,69 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
 	}
-	stdout := &capBuffer{max: MaxOutput}
-	stderr := &capBuffer{max: MaxOutput}
+	fail := func(err error, fds ...int) (Result, error) {
+		closeAll(fds...)
+		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+	}
 	outR, outW, err := capturePipe()
 	if err != nil {
-		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+		return fail(err)
 	}
 	errR, errW, err := capturePipe()
 	if err != nil {
-		outR.Close()
-		outW.Close()
-		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+		return fail(err, outR, outW)
 	}
-	var inR, inW *os.File
+	inR, inW := -1, -1
 	if c.Stdin != nil {
-		inR, inW, err = os.Pipe()
+		var in [2]int
+		err = unix.Pipe2(in[:], unix.O_CLOEXEC)
+		inR, inW = in[0], in[1]
 	} else {
-		inR, err = devNull()
+		var null *os.File
+		if null, err = devNull(); err == nil {
+			inR = int(null.Fd())
+		}
 	}
 	if err != nil {
-		for _, f := range []*os.File{outR, outW, errR, errW} {
-			f.Close()
-		}
-		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+		return fail(err, outR, outW, errR, errW)
 	}
-	copied := make(chan struct{}, 2)
-	go func() { io.Copy(stdout, outR); copied <- struct{}{} }()
-	go func() { io.Copy(stderr, errR); copied <- struct{}{} }()
-	defer outR.Close()
-	defer errR.Close()
 	req := helperRequest{Argv: c.Argv, Env: c.environ(os.Environ), Dir: workDir()}
-	conn, err := h.request(req, inR, outW, errW)
-	if inW != nil {
-		inR.Close()
+	conn, err := h.requestFd(req, inR, outW, errW)
+	if inW >= 0 {
+		unix.Close(inR)
 	}
-	outW.Close()
-	errW.Close()
+	closeAll(outW, errW)
 	if err != nil {
-		if inW != nil {
-			inW.Close()
-		}
 		h.forget()
-		return Result{}, fmt.Errorf("failed to start %q in %s: %w", c, p, err)
+		return fail(err, inW, outR, errR)
 	}
-	defer conn.Close()
-	if inW != nil {
+	if inW >= 0 {
 		go func() {
-			inW.Write(c.Stdin)
-			inW.Close()
+			// Blocking writes: the command may read slowly.
+			for b := c.Stdin; len(b) > 0; {
+				n, err := unix.Write(inW, b)
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil {
+					break
+				}
+				b = b[n:]
+			}
+			unix.Close(inW)
 		}()
 	}
-	// Cancelling ctx asks the helper to kill the command's group.
-	var killed atomic.Bool
-	stopKill := context.AfterFunc(ctx, func() {
-		killed.Store(true)
-		conn.Write([]byte{1})
-	})
-	code, gone := -1, false
-	var r helperReply
-	if json.NewDecoder(conn).Decode(&r) == nil && r.Exited {
+	stdout := &capBuffer{max: MaxOutput}
+	stderr := &capBuffer{max: MaxOutput}
+	r, gone, killed := collect(ctx, conn, outR, errR, stdout, stderr)
+	closeAll(conn, outR, errR)
+	code := -1
+	if !gone {
 		code = r.Code
-	} else {
-		gone = true
-	}
-	stopKill()
-	// Output may be held open by a background process the command left
-	// behind: wait a little for its end, as exec.Cmd.WaitDelay does.
-	timer := time.NewTimer(waitDelay)
-	defer timer.Stop()
-	for n := 0; n < 2; n++ {
-		select {
-		case <-copied:
-		case <-timer.C:
-			outR.Close()
-			errR.Close()
-			n--
-			timer.Reset(time.Hour)
-		}
 	}
 	res := Result{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
 	switch {
-	case killed.Load() || (gone && ctx.Err() != nil):
+	case killed || (gone && ctx.Err() != nil):
 		return res, interrupted(ctx, c)
 	case gone:
 		return res, fmt.Errorf("failed to wait for %q: the helper process of %s died", c, p)
@@ -324,6 +337,96 @@ func runHelper(ctx context.Context, p netnsPlace, c Cmd) (Result, error) {
 			strings.TrimSpace(strings.TrimPrefix(res.Stderr, "nsh: ")))
 	}
 	return res, nil
+}
+
+// collect reads a command's standard output and error from outR and errR
+// into stdout and stderr, and the helper's reply from conn, in one poll
+// loop on the calling thread: one wake-up when the command ends, rather
+// than one per descriptor through Go's poller and three goroutines, which
+// is most of what a call costs beyond the command's own fork and exec.
+// Cancelling ctx asks the helper to kill the command's group (killed).
+// Once the reply is in, output still held open by a background process
+// the command left behind is read for at most waitDelay more, as
+// exec.Cmd.WaitDelay does. gone reports a helper that died first.
+func collect(ctx context.Context, conn, outR, errR int, stdout, stderr *capBuffer) (r helperReply, gone, killed bool) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		efd = -1
+	} else {
+		defer unix.Close(efd)
+		stop := context.AfterFunc(ctx, func() {
+			unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		})
+		defer stop()
+	}
+	fds := []unix.PollFd{
+		{Fd: int32(conn), Events: unix.POLLIN},
+		{Fd: int32(outR), Events: unix.POLLIN},
+		{Fd: int32(errR), Events: unix.POLLIN},
+		{Fd: int32(efd), Events: unix.POLLIN},
+	}
+	sinks := []*capBuffer{nil, stdout, stderr}
+	var reply []byte
+	replied := false
+	var deadline time.Time
+	buf := make([]byte, 64<<10)
+	for fds[0].Fd >= 0 || fds[1].Fd >= 0 || fds[2].Fd >= 0 {
+		timeout := -1
+		if efd < 0 && !killed {
+			timeout = 50 // no eventfd: look at ctx now and then
+		}
+		if replied {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			timeout = int(left/time.Millisecond) + 1
+		}
+		n, err := unix.Poll(fds, timeout)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || (n == 0 && replied && !time.Now().Before(deadline)) {
+			break
+		}
+		if !killed && (fds[3].Revents != 0 || (efd < 0 && ctx.Err() != nil)) {
+			if efd >= 0 {
+				unix.Read(efd, buf[:8])
+			}
+			fds[3].Fd = -1
+			killed = true
+			unix.Write(conn, []byte{1})
+		}
+		for i := 0; i < 3; i++ {
+			if fds[i].Fd < 0 || fds[i].Revents == 0 {
+				continue
+			}
+			m, err := unix.Read(int(fds[i].Fd), buf)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			if m <= 0 {
+				fds[i].Fd = -1
+				if i == 0 && !replied {
+					gone, replied = true, true
+					deadline = time.Now().Add(waitDelay)
+				}
+				continue
+			}
+			if i > 0 {
+				sinks[i].Write(buf[:m])
+				continue
+			}
+			reply = append(reply, buf[:m]...)
+			if line, _, ok := bytes.Cut(reply, []byte("\n")); ok && !replied {
+				replied = true
+				deadline = time.Now().Add(waitDelay)
+				gone = json.Unmarshal(line, &r) != nil || !r.Exited
+				fds[0].Fd = -1
+			}
+		}
+	}
+	return r, gone, killed
 }
 
 // startHelperCmd starts the detached command of Start through the helper

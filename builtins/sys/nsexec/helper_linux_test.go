@@ -203,3 +203,44 @@ func BenchmarkRunTrue(b *testing.B) {
 		}
 	}
 }
+
+// TestRunOutput checks what Run reads of a command's output through the
+// helper: all of it when it is larger than a pipe holds, interleaved on
+// both streams; MaxOutput of it when it is larger still; and, when the
+// command leaves a background process that holds the output open, what
+// came before the command's exit, within about waitDelay of it.
+func TestRunOutput(t *testing.T) {
+	_, ns := newNamespace(t)
+	ctx := context.Background()
+	res, err := Run(ctx, ns, Shell("head -c 300000 /dev/zero | tr '\\0' o; head -c 200000 /dev/zero | tr '\\0' e >&2; echo done"))
+	if err != nil || res.Code != 0 {
+		t.Fatalf("Run: %v %v", res.Code, err)
+	}
+	if len(res.Stdout) != 300005 || !strings.HasSuffix(res.Stdout, "odone\n") || len(res.Stderr) != 200000 {
+		t.Errorf("stdout %d bytes (want 300005, ending in done), stderr %d (want 200000)", len(res.Stdout), len(res.Stderr))
+	}
+
+	res, err = Run(ctx, ns, Shell(fmt.Sprintf("head -c %d /dev/zero", MaxOutput+100000)))
+	if err != nil || res.Code != 0 || len(res.Stdout) != MaxOutput {
+		t.Errorf("Run of more than MaxOutput: code %d, %d bytes, %v; want 0, %d bytes", res.Code, len(res.Stdout), err, MaxOutput)
+	}
+
+	start := time.Now()
+	res, err = Run(ctx, ns, Shell("sleep 30 & echo $!; echo before"))
+	took := time.Since(start)
+	if err != nil || res.Code != 0 {
+		t.Fatalf("Run with a background holder: %v %v", res.Code, err)
+	}
+	fields := strings.Fields(res.Stdout)
+	if len(fields) != 2 || fields[1] != "before" {
+		t.Errorf("stdout %q, want the background PID and \"before\"", res.Stdout)
+	}
+	if len(fields) > 0 {
+		if bg, err := strconv.Atoi(fields[0]); err == nil {
+			syscall.Kill(bg, syscall.SIGKILL)
+		}
+	}
+	if took < waitDelay || took > 20*time.Second {
+		t.Errorf("Run returned after %v; want the command's end plus about %v, not the background process's", took, waitDelay)
+	}
+}
