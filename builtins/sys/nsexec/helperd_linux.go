@@ -382,7 +382,14 @@ func (h *helperd) finish(conn *os.File, enc *json.Encoder, stdio []int, pid, cod
 		stdio[i] = -1
 	}
 	// A kill request, or the end of the socket (the client gave up),
-	// kills the group of a command not yet reaped.
+	// kills the group of a command not yet reaped. One poll waits for
+	// both the command's end and the socket, where a pidfd can be had.
+	if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
+		h.watch(pfd, int(conn.Fd()), pid)
+		unix.Close(pfd)
+		enc.Encode(helperReply{Exited: true, Code: h.reap(pid)})
+		return
+	}
 	go func() {
 		var b [1]byte
 		for {
@@ -402,6 +409,36 @@ func (h *helperd) finish(conn *os.File, enc *json.Encoder, stdio []int, pid, cod
 	}()
 	code = h.reap(pid)
 	enc.Encode(helperReply{Exited: true, Code: code})
+}
+
+// watch waits until the command pid (pfd, its pidfd) has exited, killing
+// its group when conn, the request's socket, asks for it or ends.
+func (h *helperd) watch(pfd, conn, pid int) {
+	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}, {Fd: int32(conn), Events: unix.POLLIN}}
+	var b [1]byte
+	for {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			return
+		}
+		if fds[0].Revents != 0 {
+			return
+		}
+		if fds[1].Revents == 0 {
+			continue
+		}
+		n, err := unix.Read(conn, b[:])
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		h.mu.Lock()
+		if h.running[pid] {
+			unix.Kill(-pid, unix.SIGKILL)
+		}
+		h.mu.Unlock()
+		if n <= 0 {
+			fds[1].Fd = -1 // the client is gone: only the end is left
+		}
+	}
 }
 
 // reap waits for the command pid to exit and reaps it, and returns its
