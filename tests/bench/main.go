@@ -10,11 +10,13 @@
 //
 //	sudo go run ./tests/bench [-n 50,200,1000] [-ways nsh,ip,ipn,floor] [-count 1]
 //	                          [-nsh PATH] [-profile-n 1000] [-cpuprofile F]
-//	                          [-allpairs 50,100] [-ipv6cost 1000] [-exec 200]
+//	                          [-allpairs 50,100] [-slowmax 50] [-ipv6cost 1000] [-exec 200]
 //
 // Then it checks all pairs of a star (allpairs_linux.go): nsh's pingall()
 // against a loop of `ip netns exec … ping -c1` and Mininet's pingAll,
-// each where it is installed.
+// each where it is installed (and only up to -slowmax namespaces: they
+// take minutes); and it times running `true` in a namespace
+// (exec_linux.go): exec_in against `ip netns exec` and nsenter.
 //
 // Everything happens in namespaces the bench creates, and the bench itself
 // runs in a private network namespace, so the machine's own links, routes
