@@ -232,28 +232,101 @@ func parseRights(oob []byte) []int {
 // forkThread reads the requests on the control socket and makes every
 // fork of the helper, on a thread locked for the helper's lifetime: a
 // command's parent-death signal (SIGKILL) is sent when the thread that
-// forked it ends, which is then only when the helper dies. Reading and
-// forking on one thread saves a command the wake-up of another. When the
-// control socket ends (nsh exited or died), it asks for the helper to stop
-// and waits for its end.
+// forked it ends, which is then only when the helper dies. It also reaps
+// the commands run to completion and answers for them: reading, forking
+// and reaping on one thread saves every command the wake-ups of others.
+// When the control socket ends (nsh exited or died), it asks for the
+// helper to stop, and goes on reaping what the stop kills.
 func (h *helperd) forkThread(ctrl int, stop chan<- struct{}) {
 	runtime.LockOSThread() // never unlocked
 	buf := make([]byte, maxInline)
 	oob := make([]byte, unix.CmsgSpace(4*4))
+	var cmds []*waiting
+	var fds []unix.PollFd
+	open := true
 	for {
+		// One poll for the control socket, and for each command run to
+		// completion its end (pidfd) and its request's socket: the thread
+		// that forked a command also reaps it and answers, with no other
+		// thread to wake.
+		fds = fds[:0]
+		if open {
+			fds = append(fds, unix.PollFd{Fd: int32(ctrl), Events: unix.POLLIN})
+		}
+		for _, w := range cmds {
+			fds = append(fds, unix.PollFd{Fd: int32(w.pfd), Events: unix.POLLIN}, unix.PollFd{Fd: int32(w.watch), Events: unix.POLLIN})
+		}
+		if len(fds) == 0 {
+			select {} // the thread must outlive the commands it forked
+		}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			continue // EINTR
+		}
+		at := 0
+		if open {
+			at = 1
+		}
+		left := cmds[:0]
+		for i, w := range cmds {
+			end, sock := fds[at+2*i], fds[at+2*i+1]
+			if sock.Revents != 0 {
+				h.killRequest(w)
+			}
+			if end.Revents != 0 {
+				w.enc.Encode(helperReply{Exited: true, Code: h.reap(w.pid)})
+				unix.Close(w.pfd)
+				w.conn.Close()
+				continue
+			}
+			left = append(left, w)
+		}
+		clear(cmds[len(left):])
+		cmds = left
+		if !open || fds[0].Revents == 0 {
+			continue
+		}
 		n, oobn, _, _, err := unix.Recvmsg(ctrl, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil || n == 0 {
+			open = false
 			stop <- struct{}{}
-			select {} // the thread must outlive the commands it forked
-		}
-		fds := parseRights(oob[:oobn])
-		if len(fds) == 0 {
 			continue
 		}
-		h.serve(fds, buf[:n])
+		if rights := parseRights(oob[:oobn]); len(rights) > 0 {
+			if w := h.serve(rights, buf[:n]); w != nil {
+				cmds = append(cmds, w)
+			}
+		}
+	}
+}
+
+// A waiting command is one run to completion that the fork thread reaps:
+// pfd is its pidfd, conn its request's socket, on which the helper
+// answers with enc, and watch the descriptor to poll for a kill request
+// (conn's, or -1 once the client is gone).
+type waiting struct {
+	pid, pfd, watch int
+	conn            *os.File
+	enc             *json.Encoder
+}
+
+// killRequest reads a kill request (or the end of the socket: the
+// client gave up) on w's socket, and kills w's group if it still runs.
+func (h *helperd) killRequest(w *waiting) {
+	var b [1]byte
+	n, err := unix.Read(w.watch, b[:])
+	if err == unix.EINTR || err == unix.EAGAIN {
+		return
+	}
+	h.mu.Lock()
+	if h.running[w.pid] {
+		unix.Kill(-w.pid, unix.SIGKILL)
+	}
+	h.mu.Unlock()
+	if n <= 0 {
+		w.watch = -1
 	}
 }
 
@@ -290,7 +363,7 @@ func (h *helperd) shutdown() {
 // its socket, then for a command run to completion its standard input,
 // output and error; msg is the request (see marshal), or "S" if it
 // follows on the socket. The rest is for a goroutine of its own.
-func (h *helperd) serve(fds []int, msg []byte) {
+func (h *helperd) serve(fds []int, msg []byte) *waiting {
 	conn := os.NewFile(uintptr(fds[0]), "request")
 	stdio := fds[1:]
 	done := func() {
@@ -310,23 +383,33 @@ func (h *helperd) serve(fds []int, msg []byte) {
 	}
 	if err != nil || len(req.Argv) == 0 {
 		done()
-		return
+		return nil
 	}
 	enc := json.NewEncoder(conn)
 	if req.Pidfile != "" {
 		h.detach(req, conn, enc)
 		done()
-		return
+		return nil
 	}
 	if len(stdio) != 3 {
 		done()
-		return
+		return nil
 	}
 	pid, code, why := h.forkCmd(req, stdio)
+	if why == "" {
+		if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
+			for i, fd := range stdio {
+				unix.Close(fd)
+				stdio[i] = -1
+			}
+			return &waiting{pid: pid, pfd: pfd, watch: int(conn.Fd()), conn: conn, enc: enc}
+		}
+	}
 	go func() {
 		defer done()
 		h.finish(conn, enc, stdio, pid, code, why)
 	}()
+	return nil
 }
 
 // forkCmd forks a command run to completion, on the fork thread, and
@@ -382,14 +465,8 @@ func (h *helperd) finish(conn *os.File, enc *json.Encoder, stdio []int, pid, cod
 		stdio[i] = -1
 	}
 	// A kill request, or the end of the socket (the client gave up),
-	// kills the group of a command not yet reaped. One poll waits for
-	// both the command's end and the socket, where a pidfd can be had.
-	if pfd, err := unix.PidfdOpen(pid, 0); err == nil {
-		h.watch(pfd, int(conn.Fd()), pid)
-		unix.Close(pfd)
-		enc.Encode(helperReply{Exited: true, Code: h.reap(pid)})
-		return
-	}
+	// kills the group of a command not yet reaped. (Where a pidfd can be
+	// had, the fork thread does all this instead: see forkThread.)
 	go func() {
 		var b [1]byte
 		for {
@@ -409,36 +486,6 @@ func (h *helperd) finish(conn *os.File, enc *json.Encoder, stdio []int, pid, cod
 	}()
 	code = h.reap(pid)
 	enc.Encode(helperReply{Exited: true, Code: code})
-}
-
-// watch waits until the command pid (pfd, its pidfd) has exited, killing
-// its group when conn, the request's socket, asks for it or ends.
-func (h *helperd) watch(pfd, conn, pid int) {
-	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}, {Fd: int32(conn), Events: unix.POLLIN}}
-	var b [1]byte
-	for {
-		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
-			return
-		}
-		if fds[0].Revents != 0 {
-			return
-		}
-		if fds[1].Revents == 0 {
-			continue
-		}
-		n, err := unix.Read(conn, b[:])
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		h.mu.Lock()
-		if h.running[pid] {
-			unix.Kill(-pid, unix.SIGKILL)
-		}
-		h.mu.Unlock()
-		if n <= 0 {
-			fds[1].Fd = -1 // the client is gone: only the end is left
-		}
-	}
 }
 
 // reap waits for the command pid to exit and reaps it, and returns its
