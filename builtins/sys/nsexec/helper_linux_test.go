@@ -244,3 +244,38 @@ func TestRunOutput(t *testing.T) {
 		t.Errorf("Run returned after %v; want the command's end plus about %v, not the background process's", took, waitDelay)
 	}
 }
+
+// TestHelperConcurrent runs commands at once in one namespace, each
+// waiting until all of them have started: the helper must run them side
+// by side (one that ran them one after the other would time them all
+// out), and give each its own output and status.
+func TestHelperConcurrent(t *testing.T) {
+	_, ns := newNamespace(t)
+	dir := t.TempDir()
+	const n = 6
+	script := fmt.Sprintf(`touch %s/$ME; i=0; while [ $(ls %s | wc -l) -lt %d ]; do i=$((i+1)); [ $i -gt 200 ] && exit 9; sleep 0.05; done; echo me=$ME; exit $ME`, dir, dir, n)
+	type out struct {
+		res Result
+		err error
+	}
+	outs := make(chan out, n)
+	for i := 1; i <= n; i++ {
+		go func() {
+			c := Shell(script)
+			c.ExtraEnv = map[string]string{"ME": strconv.Itoa(i)}
+			res, err := Run(context.Background(), ns, c)
+			outs <- out{res, err}
+		}()
+	}
+	seen := map[int]bool{}
+	for range n {
+		o := <-outs
+		if o.err != nil || o.res.Stdout != fmt.Sprintf("me=%d\n", o.res.Code) {
+			t.Errorf("Run: code %d, stdout %q, stderr %q, err %v", o.res.Code, o.res.Stdout, o.res.Stderr, o.err)
+		}
+		seen[o.res.Code] = true
+	}
+	if len(seen) != n {
+		t.Errorf("statuses %v: want one of each of 1..%d", seen, n)
+	}
+}
