@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nshlab/nsh/builtins/sys/nsexec"
 )
 
 // processesIn returns the processes of the machine whose network
@@ -32,6 +34,8 @@ func TestExecHelperLifetime(t *testing.T) {
 	requireRoot(t)
 	session := uniq("t")
 	downAtEnd(t, session)
+	_, err := os.Stat(nsexec.HelperDir())
+	hadDir := err == nil
 	n := uniq("wh")
 	script := writeLab(t, "helper", lab(`
 n = netns("{N}")
@@ -73,5 +77,8 @@ print("NETNS2", exec_in(n, "readlink /proc/self/ns/net").stdout.strip())
 	mustNsh(t, "down", "--session", session)
 	if left := processesIn(netns2); len(left) > 0 {
 		t.Errorf("processes %v still in namespace %s after down", left, netns2)
+	}
+	if _, err := os.Stat(nsexec.HelperDir()); err == nil && !hadDir {
+		t.Errorf("%s, where helpers record themselves, is left after down", nsexec.HelperDir())
 	}
 }

@@ -519,6 +519,7 @@ func StopHelpers(paths ...string) error {
 			errs = append(errs, fmt.Errorf("failed to stop nsh's helper process: %w", err))
 		}
 	}
+	os.Remove(HelperDir()) // if no helper is left: nothing left behind
 	return errors.Join(errs...)
 }
 

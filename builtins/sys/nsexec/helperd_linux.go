@@ -173,11 +173,18 @@ func helperMain(args []string) int {
 		if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
 			return fail("failed to prepare the helper: %v", err)
 		}
-		if err := os.MkdirAll(*dir, 0o755); err != nil {
-			return fail("failed to prepare the helper: %v", err)
-		}
 		pidfile = filepath.Join(*dir, helperFile(st.Ino, os.Getpid()))
-		if err := writePidfile(pidfile); err != nil {
+		// The last helper to exit removes the directory: another may
+		// remove it between this one's MkdirAll and its pidfile.
+		var err error
+		for try := 0; try < 5; try++ {
+			if err = os.MkdirAll(*dir, 0o755); err == nil {
+				if err = writePidfile(pidfile); !errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+			}
+		}
+		if err != nil {
 			return fail("failed to prepare the helper: %v", err)
 		}
 	}
@@ -204,6 +211,7 @@ func helperMain(args []string) int {
 	h.shutdown()
 	if pidfile != "" {
 		os.Remove(pidfile)
+		os.Remove(*dir) // if this was the last helper: nothing left behind
 	}
 	return 0
 }
