@@ -241,9 +241,39 @@ func (s *Session) flushLocked(want func(*ops.LinkSet) bool) error {
 		}
 	}
 	if failed == nil {
+		s.syncLinks(order)
 		return nil
 	}
 	return s.forgetAfter(failed.e.ID, ferr)
+}
+
+// syncLinks reads each link the batch brought up, ports before their
+// bridge, once all of them are up. A link that has just come up is not
+// operational until the kernel's linkwatch work runs, up to a second
+// later; until then it drops what it sends, and a bridge does not
+// forward to it (a bridge brought up before the linkwatch work of its
+// ports leaves them disabled until then). Reading a link (RTM_GETLINK)
+// runs its pending linkwatch event at once (Linux 6.8 and later), so the
+// lab is as settled at the barrier as it would be a moment after the same
+// commands typed one by one. A read that fails is of no consequence: the
+// kernel settles the link by itself.
+func (s *Session) syncLinks(order []*pendingOp) {
+	for _, p := range order {
+		ls := p.e.Op.(*ops.LinkSet)
+		ns, err := s.K.Namespace(ls.NS)
+		if err != nil {
+			continue
+		}
+		h, err := ns.Netlink()
+		if err != nil {
+			continue
+		}
+		if li, ok := ns.Known(ls.Name); ok && li.Index > 0 {
+			h.LinkByIndex(li.Index)
+		} else {
+			h.LinkByName(ls.Name)
+		}
+	}
 }
 
 // forgetAfter makes the session as if the script had stopped at the
