@@ -120,10 +120,15 @@ func walkPath(k kernel.Kernel, ns kernel.Namespace, dst netip.Addr, oif int) (pe
 				return pending
 			}
 			if m := pl.Attrs().MasterIndex; m != 0 {
-				// A port of a bridge in the peer's namespace: the port
-				// first, so that the bridge sees it forward.
-				_, p := readLink(ph, m)
-				pending = pending || p
+				// A port of a bridge in the peer's namespace: frames
+				// may leave through any of its ports, and the bridge
+				// forwards only to ports it saw become operational, so
+				// read them all (and their peers), then the bridge. The
+				// route there may not lead on (a bridge without an
+				// address): the ports are then all there is to settle.
+				if br, _ := readLink(ph, m); br != nil && br.Type() == "bridge" {
+					pending = settleBridge(k, peerNS, ph, br) || pending
+				}
 			}
 			cur = peerNS
 		default:
