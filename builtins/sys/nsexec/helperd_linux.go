@@ -420,43 +420,41 @@ func (h *helperd) serve(fds []int, msg []byte) *waiting {
 	return nil
 }
 
-// forkCmd forks a command run to completion, on the fork thread, and
-// returns its process ID, or the status and message of a command that
-// could not start.
+// fork forks the command of req with the descriptors files (standard
+// input, output and error) and the attributes sys, on the fork thread,
+// once /etc/netns is bound as it is now (any warning about it goes to the
+// command's standard error). It returns the process ID, or the status
+// and message of a command that could not start.
+func (h *helperd) fork(req helperRequest, files []uintptr, sys *syscall.SysProcAttr) (pid, code int, msg string) {
+	h.refreshEtc()
+	if h.warn != "" {
+		unix.Write(int(files[2]), []byte(h.warn))
+	}
+	path, code, msg := lookPathEnv(req.Argv[0], req.Env)
+	if msg != "" {
+		return 0, code, msg
+	}
+	pid, err := syscall.ForkExec(path, req.Argv, &syscall.ProcAttr{Dir: req.Dir, Env: req.Env, Files: files, Sys: sys})
+	if err != nil {
+		return 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v\n", req.Argv[0], err)
+	}
+	return pid, 0, ""
+}
+
+// forkCmd forks a command run to completion, in its own process group,
+// killed if the helper dies, and returns as fork does.
 func (h *helperd) forkCmd(req helperRequest, stdio []int) (pid, code int, msg string) {
-	func() {
-		h.refreshEtc()
-		if h.warn != "" {
-			unix.Write(stdio[2], []byte(h.warn))
-		}
-		var path string
-		path, code, msg = lookPathEnv(req.Argv[0], req.Env)
-		if msg != "" {
-			return
-		}
-		attr := &syscall.ProcAttr{
-			Dir:   req.Dir,
-			Env:   req.Env,
-			Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
-			Sys: &syscall.SysProcAttr{
-				Cloneflags: unix.CLONE_NEWNS,
-				Setpgid:    true,
-				Pdeathsig:  syscall.SIGKILL,
-			},
-		}
-		var err error
-		pid, err = syscall.ForkExec(path, req.Argv, attr)
-		if err != nil {
-			pid, code, msg = 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v\n", req.Argv[0], err)
-			return
-		}
-		h.mu.Lock()
-		if h.closing {
-			unix.Kill(-pid, unix.SIGKILL)
-		}
-		h.running[pid] = true
-		h.mu.Unlock()
-	}()
+	files := []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])}
+	pid, code, msg = h.fork(req, files, &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGKILL})
+	if msg != "" {
+		return pid, code, msg
+	}
+	h.mu.Lock()
+	if h.closing {
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+	h.running[pid] = true
+	h.mu.Unlock()
 	return pid, code, msg
 }
 
@@ -549,30 +547,7 @@ func (h *helperd) detach(req helperRequest, conn *os.File, enc *json.Encoder) {
 		return
 	}
 	defer null.Close()
-	var pid, code int
-	var msg string
-	func() {
-		h.refreshEtc()
-		if h.warn != "" {
-			log.WriteString(h.warn)
-		}
-		var path string
-		path, code, msg = lookPathEnv(req.Argv[0], req.Env)
-		if msg != "" {
-			return
-		}
-		attr := &syscall.ProcAttr{
-			Dir:   req.Dir,
-			Env:   req.Env,
-			Files: []uintptr{null.Fd(), log.Fd(), log.Fd()},
-			Sys:   &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true},
-		}
-		var err error
-		pid, err = syscall.ForkExec(path, req.Argv, attr)
-		if err != nil {
-			pid, code, msg = 0, execCode(err), fmt.Sprintf("nsh: exec %q: %v", req.Argv[0], err)
-		}
-	}()
+	pid, code, msg := h.fork(req, []uintptr{null.Fd(), log.Fd(), log.Fd()}, &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true})
 	if msg != "" {
 		fail(code, "%s", strings.TrimSpace(msg))
 		return
