@@ -685,21 +685,9 @@ func (l *learner) runSolution(k int, echo bool, between func(stmt string) error)
 	thread := l.in.Thread("solution")
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
 	defer stop()
-	lines := strings.Split(src, "\n")
-	for i := 0; i < len(f.Stmts); {
-		from, to := f.Stmts[i].Span()
-		j := i + 1
-		for j < len(f.Stmts) {
-			a, b := f.Stmts[j].Span()
-			if a.Line != to.Line {
-				break
-			}
-			to = b
-			j++
-		}
-		text := strings.Join(lines[max(int(from.Line)-1, 0):min(int(to.Line), len(lines))], "\n")
-		one := &syntax.File{Options: f.Options, Path: f.Path, Stmts: f.Stmts[i:j]}
-		i = j
+	chunks := repl.Chunks(f, src)
+	for i, c := range chunks {
+		one, text := c.File, c.Text
 		if echo {
 			l.say("  > %s", strings.ReplaceAll(text, "\n", "\n  . "))
 		}
@@ -730,7 +718,7 @@ func (l *learner) runSolution(k int, echo bool, between func(stmt string) error)
 		if echo && v != starlark.None {
 			l.say("  %s", v.String())
 		}
-		if between != nil && i < len(f.Stmts) {
+		if between != nil && i < len(chunks)-1 {
 			if err := between(first); err != nil {
 				return err
 			}

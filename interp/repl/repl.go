@@ -351,9 +351,32 @@ func (r *repl) batch() error {
 		fmt.Fprintln(r.o.Err, interp.FormatError(err))
 		return ErrFailed
 	}
-	lines := strings.Split(string(src), "\n")
-	// Statements on one line, separated by semicolons, are one step, as
-	// they are when typed.
+	for _, c := range Chunks(f, string(src)) {
+		ok := r.exec(c.File, c.Text, c.Line)
+		r.after(ok)
+		if !ok || r.isStopped() {
+			return ErrFailed
+		}
+		if r.exit {
+			break
+		}
+	}
+	return nil
+}
+
+// A Chunk is what runs as one step of a program: the statements of one
+// source line (several separated by semicolons, as when typed), or one
+// statement that spans several lines.
+type Chunk struct {
+	File *syntax.File // the statements, as a file of their own
+	Text string       // their source lines
+	Line int          // the first of them
+}
+
+// Chunks splits f, parsed from src, into its steps.
+func Chunks(f *syntax.File, src string) []Chunk {
+	lines := strings.Split(src, "\n")
+	var out []Chunk
 	for i := 0; i < len(f.Stmts); {
 		from, to := f.Stmts[i].Span()
 		j := i + 1
@@ -366,19 +389,14 @@ func (r *repl) batch() error {
 			j++
 		}
 		lo, hi := int(from.Line)-1, int(to.Line)
-		text := strings.Join(lines[max(lo, 0):min(hi, len(lines))], "\n")
-		one := &syntax.File{Options: f.Options, Path: f.Path, Stmts: f.Stmts[i:j]}
-		ok := r.exec(one, text, int(from.Line))
-		r.after(ok)
-		if !ok || r.isStopped() {
-			return ErrFailed
-		}
-		if r.exit {
-			break
-		}
+		out = append(out, Chunk{
+			File: &syntax.File{Options: f.Options, Path: f.Path, Stmts: f.Stmts[i:j]},
+			Text: strings.Join(lines[max(lo, 0):min(hi, len(lines))], "\n"),
+			Line: int(from.Line),
+		})
 		i = j
 	}
-	return nil
+	return out
 }
 
 // exec runs one statement as a step and reports whether it succeeded. A
