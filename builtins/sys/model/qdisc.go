@@ -74,27 +74,40 @@ func copyQdisc(q netlink.Qdisc, idx int) netlink.Qdisc {
 	return c
 }
 
+// rootOf locks the model and returns the link whose root qdisc q names;
+// the model has no classes, so another parent is EOPNOTSUPP. The caller
+// unlocks, whatever it returns.
+func (h *handle) rootOf(q netlink.Qdisc) (*netns, *link, error) {
+	n, err := h.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	a := q.Attrs()
+	m := n.links[a.LinkIndex]
+	switch {
+	case m == nil:
+		return nil, nil, syscall.ENODEV
+	case a.Parent != netlink.HANDLE_ROOT:
+		return nil, nil, syscall.EOPNOTSUPP
+	}
+	return n, m, nil
+}
+
 // QdiscReplace implements kernel.Netlink, for the root only: a kind the
 // kernel lacks is ENOENT (its module is missing); a qdisc of the root's
 // kind without a handle, or with its handle, changes it in place;
 // another one replaces it, with a handle the kernel picks if none is
 // given.
 func (h *handle) QdiscReplace(q netlink.Qdisc) error {
-	n, err := h.lock()
+	n, m, err := h.rootOf(q)
 	defer h.unlock()
 	if err != nil {
 		return err
 	}
-	a := q.Attrs()
-	m := n.links[a.LinkIndex]
-	switch {
-	case m == nil:
-		return syscall.ENODEV
-	case a.Parent != netlink.HANDLE_ROOT:
-		return syscall.EOPNOTSUPP // the model has no classes
-	case !n.k.hasQdisc(q.Type()):
+	if !n.k.hasQdisc(q.Type()) {
 		return syscall.ENOENT
 	}
+	a := q.Attrs()
 	c := copyQdisc(q, m.index)
 	switch {
 	case m.qdisc != nil && m.qdisc.Type() == q.Type() && (a.Handle == 0 || a.Handle == m.qdisc.Attrs().Handle):
@@ -110,18 +123,12 @@ func (h *handle) QdiscReplace(q netlink.Qdisc) error {
 // QdiscDel implements kernel.Netlink, for the root only: the kernel
 // attaches its default again.
 func (h *handle) QdiscDel(q netlink.Qdisc) error {
-	n, err := h.lock()
+	_, m, err := h.rootOf(q)
 	defer h.unlock()
 	if err != nil {
 		return err
 	}
-	a := q.Attrs()
-	m := n.links[a.LinkIndex]
 	switch {
-	case m == nil:
-		return syscall.ENODEV
-	case a.Parent != netlink.HANDLE_ROOT:
-		return syscall.EOPNOTSUPP
 	case m.qdisc == nil:
 		return syscall.ENOENT // "Cannot delete qdisc with handle of zero"
 	case q.Type() != "" && q.Type() != m.qdisc.Type():
